@@ -1,0 +1,143 @@
+/**
+ * KubeClient: the injector's only door to the Kubernetes API.
+ *
+ * Two layers provide it: `KubeClientLive.layer` (in `KubeClientLive.ts`, over
+ * `@kubernetes/client-node`) and `KubeClient.layerMemory`, over a cluster held
+ * as data (`MemoryCluster`), which tests and the offline commands use. Every
+ * method fails with a tagged `KubeError`; none retries by itself (the caller
+ * owns the request budget, see `KubeRetry`).
+ */
+import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { KubeConflict, type KubeError, KubeNotFound, type Resource } from "./errors.ts"
+import { MemoryCluster } from "./MemoryCluster.ts"
+import { type ConfigMap, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
+
+export interface KubeClientShape {
+  readonly getConfigMap: (namespace: string, name: string) => Effect.Effect<ConfigMap, KubeError>
+  readonly getSecret: (namespace: string, name: string) => Effect.Effect<Secret, KubeError>
+  /**
+   * The ConfigMap now (`None` when absent), then again after every change.
+   * The stream ends when the server ends the watch; callers subscribe again.
+   */
+  readonly watchConfigMap: (namespace: string, name: string) => Stream.Stream<Option.Option<ConfigMap>, KubeError>
+  /** Fails with `KubeConflict` when a Secret of that name exists already. */
+  readonly createSecret: (secret: NewSecret) => Effect.Effect<Secret, KubeError>
+  /** A MutatingWebhookConfiguration as raw JSON. */
+  readonly getWebhookConfiguration: (name: string) => Effect.Effect<RawObject, KubeError>
+  /** Fails with `KubeConflict` when one of that name exists already. */
+  readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+  /** Replaces the object, guarded by its `metadata.resourceVersion` (`KubeConflict` when it changed). */
+  readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+}
+
+export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
+  "filer-sidecar-injector/cluster/KubeClient"
+) {
+  /**
+   * A KubeClient over `MemoryCluster`. Provide a `MemoryCluster` layer (from
+   * objects or from a folder) beneath it; tests keep the cluster at hand to
+   * change objects, inject latency or faults while the injector runs.
+   */
+  static readonly layerMemory: Layer.Layer<KubeClient, never, MemoryCluster> = Layer.effect(
+    KubeClient,
+    Effect.gen(function*() {
+      const cluster = yield* MemoryCluster
+
+      // Every call goes through the fault plan first, as a real call would meet the network first.
+      const call = <A>(
+        resource: Resource,
+        verb: string,
+        namespace: string,
+        name: string,
+        body: () => Effect.Effect<A, KubeError>
+      ): Effect.Effect<A, KubeError> =>
+        Effect.suspend(() => {
+          const { latency, fault } = cluster.plan({ resource, verb, namespace, objectName: name })
+          const run = fault === undefined ? Effect.suspend(body) : Effect.fail(fault)
+          return Duration.isZero(latency) ? run : Effect.delay(run, latency)
+        })
+
+      const found = (resource: Resource, namespace: string, name: string) =>
+        Option.match(cluster.get(resource, namespace, name), {
+          onNone: () => Effect.fail(new KubeNotFound({ resource, namespace, objectName: name })),
+          onSome: Effect.succeed
+        })
+
+      return KubeClient.of({
+        getConfigMap: (namespace, name) =>
+          call("configmaps", "get", namespace, name, () =>
+            found("configmaps", namespace, name).pipe(Effect.map(toConfigMap))),
+        getSecret: (namespace, name) =>
+          call("secrets", "get", namespace, name, () =>
+            found("secrets", namespace, name).pipe(Effect.map(toSecret))),
+        watchConfigMap: (namespace, name) =>
+          Stream.unwrap(
+            call("configmaps", "watch", namespace, name, () =>
+              Effect.succeed(
+                cluster.changes("configmaps", namespace, name).pipe(
+                  Stream.map(Option.map(toConfigMap))
+                )
+              ))
+          ),
+        createSecret: (secret) =>
+          call("secrets", "create", secret.namespace, secret.name, () => {
+            const raw: RawObject = {
+              apiVersion: "v1",
+              kind: "Secret",
+              metadata: { name: secret.name, namespace: secret.namespace, labels: { ...secret.labels } },
+              data: Object.fromEntries(
+                Object.entries(secret.stringData).map(([key, value]) => [key, Buffer.from(value).toString("base64")])
+              )
+            }
+            return cluster.create("secrets", raw).pipe(
+              Effect.mapError(() =>
+                new KubeConflict({
+                  resource: "secrets",
+                  namespace: secret.namespace,
+                  objectName: secret.name,
+                  verb: "create"
+                })
+              ),
+              Effect.map(toSecret)
+            )
+          }),
+        getWebhookConfiguration: (name) =>
+          call("mutatingwebhookconfigurations", "get", "", name, () => found("mutatingwebhookconfigurations", "", name)),
+        createWebhookConfiguration: (object) => {
+          const name = nameOf(object)
+          return call("mutatingwebhookconfigurations", "create", "", name, () =>
+            cluster.create("mutatingwebhookconfigurations", object).pipe(
+              Effect.mapError(() =>
+                new KubeConflict({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name, verb: "create" })
+              ),
+              Effect.asVoid
+            ))
+        },
+        replaceWebhookConfiguration: (object) => {
+          const name = nameOf(object)
+          return call("mutatingwebhookconfigurations", "update", "", name, () =>
+            cluster.replace("mutatingwebhookconfigurations", object).pipe(
+              Effect.mapError((reason) =>
+                reason === "missing"
+                  ? new KubeNotFound({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name })
+                  : new KubeConflict({
+                    resource: "mutatingwebhookconfigurations",
+                    namespace: "",
+                    objectName: name,
+                    verb: "update"
+                  })
+              )
+            ))
+        }
+      })
+    })
+  )
+}
+
+const nameOf = (object: RawObject): string => {
+  const metadata = object.metadata
+  if (typeof metadata === "object" && metadata !== null && "name" in metadata && typeof metadata.name === "string") {
+    return metadata.name
+  }
+  return ""
+}

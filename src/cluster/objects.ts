@@ -1,0 +1,73 @@
+/**
+ * The Kubernetes objects the injector reads, in the shape it uses them, and
+ * the conversions from the API's JSON.
+ *
+ * Both KubeClient layers hand out these values, so nothing above the client
+ * knows whether the cluster is real or held in memory. Secret values are
+ * `Redacted` from the moment they are read: printing one shows `<redacted>`.
+ */
+import { Predicate, Redacted } from "effect"
+
+export interface ConfigMap {
+  readonly namespace: string
+  readonly name: string
+  /** Changes whenever the object changes. */
+  readonly resourceVersion: string
+  readonly data: Readonly<Record<string, string>>
+}
+
+export interface Secret {
+  readonly namespace: string
+  readonly name: string
+  /** `data` decoded from base64, merged with `stringData` (which wins, as the API server does). */
+  readonly data: Readonly<Record<string, Redacted.Redacted<string>>>
+}
+
+/** A Secret to create: values in plain text, as `stringData`. */
+export interface NewSecret {
+  readonly namespace: string
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly stringData: Readonly<Record<string, string>>
+}
+
+/** An object as the API speaks it: plain JSON. */
+export type RawObject = { readonly [key: string]: unknown }
+
+const stringRecord = (value: unknown): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (Predicate.isObject(value)) {
+    for (const [key, entry] of Object.entries(value)) {
+      if (Predicate.isString(entry)) out[key] = entry
+    }
+  }
+  return out
+}
+
+const metadataOf = (raw: RawObject) => {
+  const metadata = Predicate.isObject(raw.metadata) ? raw.metadata as RawObject : {}
+  return {
+    name: Predicate.isString(metadata.name) ? metadata.name : "",
+    namespace: Predicate.isString(metadata.namespace) ? metadata.namespace : "",
+    resourceVersion: Predicate.isString(metadata.resourceVersion) ? metadata.resourceVersion : ""
+  }
+}
+
+/** A ConfigMap from its API JSON. Values that are not strings are dropped, as the API never sends them. */
+export const toConfigMap = (raw: RawObject): ConfigMap => {
+  const { name, namespace, resourceVersion } = metadataOf(raw)
+  return { name, namespace, resourceVersion, data: stringRecord(raw.data) }
+}
+
+/** A Secret from its API JSON, every value wrapped in `Redacted` before anything else sees it. */
+export const toSecret = (raw: RawObject): Secret => {
+  const { name, namespace } = metadataOf(raw)
+  const data: Record<string, Redacted.Redacted<string>> = {}
+  for (const [key, value] of Object.entries(stringRecord(raw.data))) {
+    data[key] = Redacted.make(Buffer.from(value, "base64").toString("utf8"))
+  }
+  for (const [key, value] of Object.entries(stringRecord(raw.stringData))) {
+    data[key] = Redacted.make(value)
+  }
+  return { name, namespace, data }
+}
