@@ -1,0 +1,42 @@
+/**
+ * The services the pipeline needs, composed over a KubeClient. The webhook,
+ * the offline commands and the tests differ only in the KubeClient and
+ * Settings layers they hand in.
+ */
+import { Layer } from "effect"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
+import { ClusterConfig, type WatchOptions } from "../cluster/ClusterConfig.ts"
+import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
+import { KubeClient } from "../cluster/KubeClient.ts"
+import { KubeRetry } from "../cluster/KubeRetry.ts"
+import type { ManifestError } from "../cluster/manifestFiles.ts"
+import { MemoryCluster } from "../cluster/MemoryCluster.ts"
+import type { RawObject } from "../cluster/objects.ts"
+import type { Settings } from "../settings.ts"
+import type { AdmissionServices } from "./pipeline.ts"
+
+/** What these layers provide: every service of the pipeline but Settings, which the caller brings. */
+export type AdmissionLayerServices = Exclude<AdmissionServices, Settings>
+
+/** Everything above the KubeClient: configuration cache, goofys policy, retry schedule. */
+export const admissionLayer = <E, R>(
+  kube: Layer.Layer<KubeClient, E, R>,
+  options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
+): Layer.Layer<AdmissionLayerServices, E, R | Settings> =>
+  Layer.mergeAll(ClusterConfig.layerWatching(options.watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
+    Layer.provideMerge(kube)
+  )
+
+/** The pipeline over a cluster held in memory; the MemoryCluster stays reachable for tests. */
+export const memoryAdmissionLayer = (
+  objects: Iterable<RawObject>,
+  options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
+): Layer.Layer<AdmissionLayerServices | MemoryCluster, never, Settings> =>
+  admissionLayer(KubeClient.layerMemory, options).pipe(Layer.provideMerge(MemoryCluster.layer(objects)))
+
+/** The pipeline over the manifests in a folder, as `review --cluster DIR` and `serve --cluster DIR` use it. */
+export const directoryAdmissionLayer = (
+  directory: string
+): Layer.Layer<AdmissionLayerServices | MemoryCluster, ManifestError, Settings | FileSystem | Path> =>
+  admissionLayer(KubeClient.layerMemory).pipe(Layer.provideMerge(MemoryCluster.layerFromDirectory(directory)))

@@ -1,0 +1,210 @@
+/**
+ * The admission pipeline, one Effect program from an AdmissionReview to its
+ * answer:
+ *
+ *   decode ─▶ decide ─▶ resolve ─▶ plan ─▶ render ─▶ diff ─▶ encode
+ *
+ * Only `resolve` does I/O. Its failures, and a Pod that does not decode, are
+ * answers (see respond.ts); the only error out is an AdmissionDecodeError,
+ * for input that cannot be answered at all.
+ */
+import { Clock, Duration, Effect, JsonPatch, Option, Result, Schema } from "effect"
+import { ClusterConfig } from "../cluster/ClusterConfig.ts"
+import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
+import type { KubeClient } from "../cluster/KubeClient.ts"
+import type { KubeRetry } from "../cluster/KubeRetry.ts"
+import {
+  type AdmissionRequest,
+  type AdmissionResponse,
+  AdmissionReviewRequest,
+  type AdmissionReviewResponse,
+  reviewResponse
+} from "../domain/admission.ts"
+import { decidePod, decideRequest } from "../domain/decide.ts"
+import type { Json, JsonObject } from "../domain/json.ts"
+import { isJsonObject } from "../domain/json.ts"
+import { plan } from "../domain/plan.ts"
+import { Pod, podDisplayName } from "../domain/pod.ts"
+import { render } from "../domain/render.ts"
+import { describeIssue } from "../domain/schemaErrors.ts"
+import { formatWarning } from "../domain/warnings.ts"
+import { Settings } from "../settings.ts"
+import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
+import { resolve } from "./resolve.ts"
+import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
+
+/** What happened, for the log line, span attributes and metrics. */
+export interface Outcome {
+  readonly decision: "injected" | "skipped" | "denied" | "admitted-without-filers" | "invalid-pod"
+  /** Why it was skipped or denied; empty when injected. */
+  readonly reason: string
+  readonly namespace: string
+  readonly pod: string
+  readonly svms: number
+  readonly sharesMounted: number
+  /** Reasons of each skipped SVM or share. */
+  readonly skipped: ReadonlyArray<string>
+  readonly warnings: number
+  /** The error tag of an infrastructure failure. */
+  readonly failure?: string
+}
+
+export interface Admission {
+  readonly review: AdmissionReviewResponse
+  readonly outcome: Outcome
+}
+
+export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | Settings | GoofysRetryPolicy
+
+const decodeReviewSchema = Schema.decodeUnknownResult(AdmissionReviewRequest)
+
+/** JSON text to a parsed value; the server and the CLI both start here. */
+export const parseJson = (text: string): Effect.Effect<unknown, AdmissionDecodeError> =>
+  Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (error) =>
+      new AdmissionDecodeError({
+        problem: `body is not JSON: ${error instanceof Error ? error.message.slice(0, 100) : "parse error"}`
+      })
+  })
+
+/** The AdmissionReview with its `request.object` kept raw. */
+export const decodeReview = (
+  input: unknown
+): Effect.Effect<{ readonly request: AdmissionRequest; readonly object: unknown }, AdmissionDecodeError> =>
+  Effect.suspend(() => {
+    if (!isJsonObject(input)) return Effect.fail(new AdmissionDecodeError({ problem: "body is not a JSON object" }))
+    const decoded = decodeReviewSchema(input)
+    if (Result.isFailure(decoded)) {
+      return Effect.fail(new AdmissionDecodeError({ problem: `not an AdmissionReview v1: ${describeIssue(decoded.failure.issue)}` }))
+    }
+    // Schema drops keys it does not know: the diff must start from the object as sent.
+    const request = input.request as JsonObject
+    return Effect.succeed({ request: decoded.success.request, object: request.object })
+  }).pipe(Effect.withSpan("decode"))
+
+const decodePod = Schema.decodeUnknownResult(Pod)
+
+const base64Json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64")
+
+const summary = (namespace: string, pod: string) => ({
+  namespace,
+  pod,
+  svms: 0,
+  sharesMounted: 0,
+  skipped: [],
+  warnings: 0
+})
+
+/** Answers one AdmissionReview (already parsed from JSON). */
+export const admit = Effect.fn("admission")(function*(input: unknown) {
+  const { object, request } = yield* decodeReview(input)
+  const uid = request.uid
+  yield* Effect.annotateCurrentSpan({ uid, namespace: request.namespace ?? "", operation: request.operation ?? "" })
+  const answer = (response: AdmissionResponse, outcome: Outcome): Admission => ({
+    review: reviewResponse(response),
+    outcome
+  })
+  const namespace = request.namespace ?? ""
+
+  const early = decideRequest(request)
+  if (early !== undefined && early._tag === "Skip") {
+    return answer(allow(uid, []), { decision: "skipped", reason: early.reason, ...summary(namespace, request.name ?? "") })
+  }
+
+  const decodedPod = decodePod(object)
+  if (Result.isFailure(decodedPod)) {
+    const problem = describeIssue(decodedPod.failure.issue)
+    return answer(rejectInvalidPod(uid, problem), {
+      decision: "invalid-pod",
+      reason: problem,
+      ...summary(namespace, request.name ?? "")
+    })
+  }
+  const pod = decodedPod.success
+  const podName = podDisplayName(pod)
+  yield* Effect.annotateCurrentSpan({ pod: podName })
+
+  const decision = yield* Effect.sync(() => decidePod(request, pod)).pipe(Effect.withSpan("decide"))
+  if (decision._tag === "Skip") {
+    const warnings = decision.warning === undefined ? [] : [decision.warning]
+    return answer(allow(uid, warnings), {
+      decision: "skipped",
+      reason: decision.reason,
+      ...summary(namespace, podName),
+      warnings: warnings.length
+    })
+  }
+
+  const settings = yield* Settings
+  const budget = settings.requestBudget
+  const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
+  const resolved = yield* resolve(decision.namespace, deadline).pipe(
+    Effect.timeoutOrElse({
+      duration: budget,
+      orElse: () =>
+        Effect.fail(
+          new InfrastructureFailure({
+            cause: "Timeout",
+            problem: `the Kubernetes API did not answer within the ${Duration.format(budget)} budget`
+          })
+        )
+    }),
+    Effect.result
+  )
+  if (Result.isFailure(resolved)) {
+    const failure = resolved.failure
+    yield* Effect.logWarning(`cannot resolve filers for ${decision.namespace}/${podName}: ${failure.problem}`)
+    const response = answerInfrastructureFailure(uid, failure, settings.onInfrastructureFailure)
+    return answer(response, {
+      decision: response.allowed ? "admitted-without-filers" : "denied",
+      reason: failure.problem,
+      ...summary(decision.namespace, podName),
+      warnings: response.warnings?.length ?? 0,
+      failure: failure.cause
+    })
+  }
+  if (Option.isNone(resolved.success)) {
+    return answer(allow(uid, []), {
+      decision: "skipped",
+      reason: "no existing-shares ConfigMap in the namespace",
+      ...summary(decision.namespace, podName)
+    })
+  }
+  const { config, secrets, shares } = resolved.success.value
+
+  const planned = yield* Effect.sync(() => plan({ pod, shares, filers: config.filers, secrets })).pipe(
+    Effect.withSpan("plan")
+  )
+  const goofys = yield* GoofysRetryPolicy
+  const rawPod = object as JsonObject
+  const mutated = yield* Effect.sync(() =>
+    render({
+      pod: rawPod,
+      notebookContainer: decision.notebookContainer,
+      plan: planned,
+      template: config.template,
+      settings: { credentialMode: settings.credentialMode, sidecarResources: settings.sidecarResources, goofys }
+    })
+  ).pipe(Effect.withSpan("render"))
+  const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(Effect.withSpan("diff"))
+
+  const warnings = planned.skips.map(formatWarning)
+  const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
+  const outcome: Outcome = {
+    decision: patch.length === 0 ? "skipped" : "injected",
+    reason: patch.length === 0 ? (sharesMounted === 0 ? "no share could be mounted" : "already injected") : "",
+    namespace: decision.namespace,
+    pod: podName,
+    svms: planned.svms.length,
+    sharesMounted,
+    skipped: planned.skips.map((skip) => skip.reason),
+    warnings: warnings.length
+  }
+  const response = yield* Effect.sync(() =>
+    patch.length === 0 ? allow(uid, warnings) : allowWithPatch(uid, base64Json(patch), warnings)
+  ).pipe(Effect.withSpan("encode"))
+  return answer(response, outcome)
+})
+
+export type AdmitEffect = Effect.Effect<Admission, AdmissionDecodeError, AdmissionServices>

@@ -1,0 +1,63 @@
+/**
+ * resolve: the only step that does I/O. Reads the namespace's share list,
+ * the injector's configuration and the credentials Secrets, concurrently,
+ * each call retried within the admission's deadline.
+ */
+import { Effect, Option } from "effect"
+import type { ClusterConfigSnapshot } from "../cluster/ClusterConfig.ts"
+import { ClusterConfig } from "../cluster/ClusterConfig.ts"
+import type { KubeError } from "../cluster/errors.ts"
+import { KubeClient } from "../cluster/KubeClient.ts"
+import { retryWithinDeadline } from "../cluster/KubeRetry.ts"
+import { secretNameFor } from "../domain/names.ts"
+import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
+import { InfrastructureFailure } from "./errors.ts"
+
+export const existingSharesName = "existing-shares"
+
+export interface Resolved {
+  readonly shares: Readonly<Record<string, string>>
+  readonly config: ClusterConfigSnapshot
+  readonly secrets: ReadonlyMap<string, SecretLookup>
+}
+
+const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error._tag, problem: error.message })
+
+/** `None` when the namespace has no `existing-shares`: nothing to inject, and nothing wrong. */
+export const resolve = Effect.fn("resolve")(function*(namespace: string, deadline: number) {
+  const kube = yield* KubeClient
+  const clusterConfig = yield* ClusterConfig
+
+  const [sharesMap, config] = yield* Effect.all([
+    retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
+      Effect.map(Option.some),
+      Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
+      Effect.mapError(infrastructure),
+      Effect.withSpan("resolve.shares", { attributes: { namespace } })
+    ),
+    clusterConfig.current.pipe(
+      Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
+      Effect.withSpan("resolve.clusterConfig")
+    )
+  ], { concurrency: 2 })
+  if (Option.isNone(sharesMap)) return Option.none<Resolved>()
+  const shares = sharesMap.value.data
+
+  const lookups = yield* Effect.forEach(
+    svmsNeedingSecrets(shares, config.filers),
+    (svm) =>
+      retryWithinDeadline(kube.getSecret(namespace, secretNameFor(svm)), deadline).pipe(
+        Effect.map((secret): SecretLookup => ({
+          _tag: "Found",
+          access: secret.data[secretKeys.access],
+          secret: secret.data[secretKeys.secret]
+        })),
+        Effect.catchTag("KubeNotFound", () => Effect.succeed<SecretLookup>({ _tag: "Missing" })),
+        Effect.mapError(infrastructure),
+        Effect.map((lookup) => [svm, lookup] as const),
+        Effect.withSpan("resolve.secret", { attributes: { namespace, svm, secret: secretNameFor(svm) } })
+      ),
+    { concurrency: 8 }
+  )
+  return Option.some<Resolved>({ shares, config, secrets: new Map(lookups) })
+})

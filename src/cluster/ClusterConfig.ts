@@ -1,0 +1,170 @@
+/**
+ * ClusterConfig: the injector's own configuration, the filers list and the
+ * sidecar template, from the two ConfigMaps in its namespace.
+ *
+ * `layer` watches both through KubeClient (live or in memory alike): a change
+ * takes effect without a restart; an invalid update is logged and the last
+ * good version kept; a watch that ends or fails is opened again. Ready only
+ * after both have loaded once. `layerStatic` serves plain values.
+ */
+import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Stream } from "effect"
+import { ConfigurationError } from "../domain/configurationError.ts"
+import { type Filers, filersListName, parseFilers } from "../domain/filers.ts"
+import { parseSidecarTemplate, type SidecarTemplate, sidecarTemplateName } from "../domain/template.ts"
+import { Settings } from "../settings.ts"
+import { KubeClient } from "./KubeClient.ts"
+import type { ConfigMap } from "./objects.ts"
+
+export interface ClusterConfigSnapshot {
+  readonly filers: Filers
+  readonly template: SidecarTemplate
+}
+
+export type ReloadResult = "loaded" | "invalid" | "missing" | "watch-error"
+
+export interface ClusterConfigShape {
+  /** The last good configuration; fails naming the object and field while there has never been one. */
+  readonly current: Effect.Effect<ClusterConfigSnapshot, ConfigurationError>
+  /** Both ConfigMaps have loaded at least once. */
+  readonly ready: Effect.Effect<boolean>
+  /** Waits until the first load attempt of both has ended, good or bad (for one-shot commands). */
+  readonly settled: Effect.Effect<void>
+}
+
+/** Called on every reload attempt, for metrics. */
+export type ReloadObserver = (object: string, result: ReloadResult) => Effect.Effect<void>
+
+interface Slot<A> {
+  readonly good: Option.Option<A>
+  /** Why the latest version was refused; shown while there is no good one. */
+  readonly problem: Option.Option<ConfigurationError>
+}
+
+export interface WatchOptions {
+  /** Wait after a watch fails, doubling up to `maxBackoff`. */
+  readonly initialBackoff?: Duration.Input
+  readonly maxBackoff?: Duration.Input
+  readonly onReload?: ReloadObserver
+}
+
+const watchSlot = <A>(
+  kube: KubeClient["Service"],
+  namespace: string,
+  name: string,
+  parse: (namespace: string, data: Readonly<Record<string, string>>) => Result.Result<A, ConfigurationError>,
+  slot: Ref.Ref<Slot<A>>,
+  settled: Deferred.Deferred<void>,
+  options: WatchOptions
+) => {
+  const object = `ConfigMap ${namespace}/${name}`
+  const observe = options.onReload ?? (() => Effect.void)
+  const initial = Duration.fromInputUnsafe(options.initialBackoff ?? "200 millis")
+  const max = Duration.fromInputUnsafe(options.maxBackoff ?? "30 seconds")
+
+  const apply = (version: Option.Option<ConfigMap>) =>
+    Effect.gen(function*() {
+      if (Option.isNone(version)) {
+        const problem = new ConfigurationError({ object, problem: "not found" })
+        yield* Ref.update(slot, (s) => ({ ...s, problem: Option.some(problem) }))
+        const { good } = yield* Ref.get(slot)
+        yield* Option.isSome(good)
+          ? Effect.logWarning(`${object} was deleted; keeping the last good version`)
+          : Effect.logError(`${object} not found; nothing can be injected until it exists`)
+        yield* observe(object, "missing")
+      } else {
+        const parsed = parse(namespace, version.value.data)
+        if (Result.isSuccess(parsed)) {
+          yield* Ref.set(slot, { good: Option.some(parsed.success), problem: Option.none() })
+          yield* Effect.logInfo(`${object} loaded (resourceVersion ${version.value.resourceVersion})`)
+          yield* observe(object, "loaded")
+        } else {
+          yield* Ref.update(slot, (s) => ({ ...s, problem: Option.some(parsed.failure) }))
+          yield* Effect.logError(`${parsed.failure.message}; keeping the last good version`)
+          yield* observe(object, "invalid")
+        }
+      }
+      yield* Deferred.succeed(settled, undefined)
+    })
+
+  // One watch after another for as long as the layer lives.
+  const loop = (backoff: Duration.Duration): Effect.Effect<never> =>
+    kube.watchConfigMap(namespace, name).pipe(
+      Stream.runForEach(apply),
+      Effect.matchEffect({
+        // The server ended the watch (they do, every few minutes): open a new one at once.
+        onSuccess: () => loop(initial),
+        onFailure: (error) =>
+          Effect.gen(function*() {
+            yield* Effect.logWarning(`watch of ${object} failed: ${error.message}; retrying in ${Duration.format(backoff)}`)
+            yield* observe(object, "watch-error")
+            const { good } = yield* Ref.get(slot)
+            if (Option.isNone(good)) {
+              yield* Ref.update(slot, (s) => ({
+                ...s,
+                problem: Option.some(new ConfigurationError({ object, problem: `cannot be read: ${error.message}` }))
+              }))
+              yield* Deferred.succeed(settled, undefined)
+            }
+            yield* Effect.sleep(backoff)
+            return yield* loop(Duration.min(Duration.times(backoff, 2), max))
+          })
+      })
+    )
+  return loop(initial)
+}
+
+export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigShape>()(
+  "filer-sidecar-injector/cluster/ClusterConfig"
+) {
+  /** Watch-backed, over whichever KubeClient is provided. */
+  static readonly layerWatching = (
+    options: WatchOptions = {}
+  ): Layer.Layer<ClusterConfig, never, KubeClient | Settings> =>
+    Layer.effect(
+      ClusterConfig,
+      Effect.gen(function*() {
+        const kube = yield* KubeClient
+        const { injectorNamespace } = yield* Settings
+        const filers = yield* Ref.make<Slot<Filers>>({ good: Option.none(), problem: Option.none() })
+        const template = yield* Ref.make<Slot<SidecarTemplate>>({ good: Option.none(), problem: Option.none() })
+        const filersSettled = yield* Deferred.make<void>()
+        const templateSettled = yield* Deferred.make<void>()
+        yield* Effect.forkScoped(
+          watchSlot(kube, injectorNamespace, filersListName, parseFilers, filers, filersSettled, options)
+        )
+        yield* Effect.forkScoped(
+          watchSlot(kube, injectorNamespace, sidecarTemplateName, parseSidecarTemplate, template, templateSettled, options)
+        )
+
+        const currentOf = <A>(slot: Ref.Ref<Slot<A>>, object: string) =>
+          Effect.flatMap(Ref.get(slot), ({ good, problem }) =>
+            Option.match(good, {
+              onSome: Effect.succeed,
+              onNone: () =>
+                Effect.fail(
+                  Option.getOrElse(problem, () => new ConfigurationError({ object, problem: "not loaded yet" }))
+                )
+            }))
+
+        return ClusterConfig.of({
+          current: Effect.all({
+            filers: currentOf(filers, `ConfigMap ${injectorNamespace}/${filersListName}`),
+            template: currentOf(template, `ConfigMap ${injectorNamespace}/${sidecarTemplateName}`)
+          }),
+          ready: Effect.map(
+            Effect.all([Ref.get(filers), Ref.get(template)]),
+            ([f, t]) => Option.isSome(f.good) && Option.isSome(t.good)
+          ),
+          settled: Effect.asVoid(Effect.all([Deferred.await(filersSettled), Deferred.await(templateSettled)]))
+        })
+      })
+    )
+
+  /** Plain values: for tests of code above the configuration. */
+  static readonly layerStatic = (snapshot: ClusterConfigSnapshot): Layer.Layer<ClusterConfig> =>
+    Layer.succeed(ClusterConfig, {
+      current: Effect.succeed(snapshot),
+      ready: Effect.succeed(true),
+      settled: Effect.void
+    })
+}

@@ -1,0 +1,53 @@
+/**
+ * KubeRetry: how transient Kubernetes failures are retried within an
+ * admission's time budget. Exponential with jitter, honouring Retry-After,
+ * and never sleeping past the deadline: when the next try would land after
+ * it, the last error is returned so the denial can say what failed.
+ */
+import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import type { KubeError } from "./errors.ts"
+
+export interface KubeRetryPolicy {
+  /** The wait before try `attempt + 1` (attempt counts from 1), given the server's Retry-After, if any. */
+  readonly delay: (attempt: number, retryAfterMillis: number | undefined) => Effect.Effect<Duration.Duration>
+  readonly maxAttempts: number
+}
+
+export class KubeRetry extends Context.Service<KubeRetry, KubeRetryPolicy>()(
+  "filer-sidecar-injector/cluster/KubeRetry"
+) {
+  /** 50 ms doubling to at most 1 s, each wait jittered to 50–100 %; Retry-After wins, up to 2 s. */
+  static readonly layer: Layer.Layer<KubeRetry> = Layer.succeed(KubeRetry, {
+    maxAttempts: 8,
+    delay: (attempt, retryAfterMillis) =>
+      retryAfterMillis !== undefined
+        ? Effect.succeed(Duration.millis(Math.min(retryAfterMillis, 2000)))
+        : Effect.map(Random.nextBetween(0.5, 1), (jitter) =>
+          Duration.millis(Math.round(Math.min(50 * 2 ** (attempt - 1), 1000) * jitter)))
+  })
+
+  /** Retries at once: for tests that count attempts without waiting. */
+  static readonly layerInstant: Layer.Layer<KubeRetry> = Layer.succeed(KubeRetry, {
+    maxAttempts: 8,
+    delay: () => Effect.succeed(Duration.zero)
+  })
+}
+
+/** Runs `call`, retrying `KubeTransient` failures while attempts remain and the next try starts before `deadline` (epoch ms). */
+export const retryWithinDeadline = <A>(
+  call: Effect.Effect<A, KubeError>,
+  deadline: number
+): Effect.Effect<A, KubeError, KubeRetry> =>
+  Effect.gen(function*() {
+    const policy = yield* KubeRetry
+    for (let attempt = 1;; attempt++) {
+      const result = yield* Effect.result(call)
+      if (result._tag === "Success") return result.success
+      const error = result.failure
+      if (error._tag !== "KubeTransient" || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
+      const wait = yield* policy.delay(attempt, error.retryAfterMillis)
+      const now = yield* Clock.currentTimeMillis
+      if (now + Duration.toMillis(wait) >= deadline) return yield* Effect.fail(error)
+      yield* Effect.sleep(wait)
+    }
+  })

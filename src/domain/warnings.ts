@@ -1,0 +1,40 @@
+/**
+ * Skips as warnings: one short line each, at most 120 characters (the
+ * kube-apiserver truncates longer ones), naming the SVM, the share and why.
+ * Names come from users' ConfigMaps, so they are quoted, with control
+ * characters escaped, and shortened to fit.
+ */
+import type { Skip } from "./plan.ts"
+
+export const maxWarningLength = 120
+
+/** A user-supplied name, JSON-quoted (control characters escaped) and cut to `max` characters. */
+const quote = (text: string, max: number): string => {
+  const quoted = JSON.stringify(text)
+  if (quoted.length <= max) return quoted
+  // Cut by code points, not UTF-16 units, so no lone surrogate is left behind.
+  const points = [...quoted.slice(1, -1)]
+  let body = ""
+  for (const point of points) {
+    if (body.length + point.length > max - 3) break
+    body += point
+  }
+  // Never end inside an escape sequence such as \u001f.
+  body = body.replace(/\\(u[0-9a-fA-F]{0,3})?$/, "")
+  return `"${body}…"`
+}
+
+export const formatWarning = (skip: Skip): string => {
+  const fixed = skip.share === undefined ? `filers: SVM  skipped: ${skip.reason}` : `filers: SVM  share  skipped: ${skip.reason}`
+  const room = Math.max(maxWarningLength - fixed.length, 16)
+  if (skip.share === undefined) {
+    return `filers: SVM ${quote(skip.svm, room)} skipped: ${skip.reason}`.slice(0, maxWarningLength)
+  }
+  const svmRoom = Math.min(JSON.stringify(skip.svm).length, Math.floor(room / 2))
+  const svm = quote(skip.svm, svmRoom)
+  const share = quote(skip.share, room - svm.length)
+  const text = skip.reason.startsWith("mounted")
+    ? `filers: SVM ${svm} share ${share} ${skip.reason}`
+    : `filers: SVM ${svm} share ${share} skipped: ${skip.reason}`
+  return text.slice(0, maxWarningLength)
+}
