@@ -1,0 +1,163 @@
+/**
+ * Registering the MutatingWebhookConfiguration, as the original did at start
+ * in its self-signed mode: create it when missing, otherwise point the
+ * caBundle of every webhook in it at our CA.
+ *
+ * Several replicas may do this at once. Every write is guarded (create fails
+ * when it exists, replace when the resourceVersion moved), and a replica that
+ * loses re-reads and tries again, so the object ends with one caBundle.
+ */
+import { Effect, Predicate, Schedule } from "effect"
+import { X509Certificate } from "node:crypto"
+import { isRetryable, type KubeError } from "../cluster/errors.ts"
+import { KubeClient } from "../cluster/KubeClient.ts"
+import type { RawObject } from "../cluster/objects.ts"
+
+/** The webhook's name in the configuration, as the original's. */
+export const injectorWebhookName = "filer-sidecar-injector.das-zone.statcan"
+
+/** The MutatingWebhookConfiguration the original registered. */
+export const defaultWebhookConfigurationName = "filer-sidecar-injector-webhook"
+
+export interface WebhookService {
+  readonly name: string
+  readonly namespace: string
+  /** The Service's port, 443 by default (it forwards to the container's 8443). */
+  readonly port?: number
+  /** "/inject" by default. */
+  readonly path?: string
+}
+
+export type RegistrationOutcome = "created" | "updated" | "unchanged"
+
+/** How often a registration that keeps losing races to other writers re-reads and tries again. */
+const maxAttempts = 5
+
+/** The caBundle field: the PEM text, base64 encoded. */
+export const caBundleOf = (caPem: string): string => Buffer.from(caPem).toString("base64")
+
+/** The webhook the original registered: CREATE of pods in labelled namespaces, for notebook pods only. */
+export const injectorWebhook = (caPem: string, service: WebhookService): RawObject => ({
+  name: injectorWebhookName,
+  admissionReviewVersions: ["v1"],
+  clientConfig: {
+    service: {
+      name: service.name,
+      namespace: service.namespace,
+      path: service.path ?? "/inject",
+      port: service.port ?? 443
+    },
+    caBundle: caBundleOf(caPem)
+  },
+  rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+  namespaceSelector: { matchLabels: { "filer-sidecar-injection": "enabled" } },
+  objectSelector: { matchExpressions: [{ key: "notebook-name", operator: "Exists" }] },
+  sideEffects: "None",
+  failurePolicy: "Fail",
+  timeoutSeconds: 10,
+  reinvocationPolicy: "Never"
+})
+
+/** The whole MutatingWebhookConfiguration, as created when missing. */
+export const webhookConfiguration = (name: string, caPem: string, service: WebhookService): RawObject => ({
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "MutatingWebhookConfiguration",
+  metadata: {
+    name,
+    labels: { "app.kubernetes.io/name": "filer-sidecar-injector", "app.kubernetes.io/managed-by": "filer-sidecar-injector" }
+  },
+  webhooks: [injectorWebhook(caPem, service)]
+})
+
+const webhooksOf = (object: RawObject): ReadonlyArray<RawObject> =>
+  Array.isArray(object.webhooks) ? object.webhooks.filter(Predicate.isObject) as ReadonlyArray<RawObject> : []
+
+const caBundleIn = (webhook: RawObject): unknown =>
+  Predicate.isObject(webhook.clientConfig) ? (webhook.clientConfig as RawObject).caBundle : undefined
+
+/**
+ * The object with every webhook's `clientConfig.caBundle` set to `caBundle`,
+ * everything else (metadata.resourceVersion included, which guards the
+ * replace) kept. An object without webhooks gets ours.
+ */
+const withCaBundle = (object: RawObject, caBundle: string, caPem: string, service: WebhookService): RawObject => {
+  const webhooks = webhooksOf(object)
+  return {
+    ...object,
+    webhooks: webhooks.length === 0
+      ? [injectorWebhook(caPem, service)]
+      : webhooks.map((webhook) => ({
+        ...webhook,
+        clientConfig: {
+          ...(Predicate.isObject(webhook.clientConfig) ? webhook.clientConfig as RawObject : {}),
+          caBundle
+        }
+      }))
+  }
+}
+
+/** The CA's fingerprint for the log: the PEM itself is not logged. */
+const fingerprintOrProblem = (caPem: string): string => {
+  try {
+    return new X509Certificate(caPem).fingerprint256
+  } catch {
+    return "(not a PEM certificate)"
+  }
+}
+
+/** Transient API failures are retried a few times: this runs once, at start. */
+const retryTransient = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
+  effect.pipe(Effect.retry({ while: isRetryable, times: 4, schedule: Schedule.exponential("100 millis") }))
+
+/**
+ * Makes the MutatingWebhookConfiguration `name` trust `caPem`: creates it
+ * with the original's definition when missing; otherwise sets the caBundle of
+ * every webhook in it (a no-op when already so). Retries when another writer
+ * got there first; fails with the last `KubeConflict` if it keeps losing.
+ */
+export const registerWebhook = Effect.fn("registerWebhook")(function*(
+  name: string,
+  caPem: string,
+  service: WebhookService
+): Effect.fn.Return<RegistrationOutcome, KubeError, KubeClient> {
+  const kube = yield* KubeClient
+  const caBundle = caBundleOf(caPem)
+
+  const attempt = Effect.gen(function*() {
+    const existing = yield* retryTransient(kube.getWebhookConfiguration(name)).pipe(
+      Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined))
+    )
+    if (existing === undefined) {
+      yield* retryTransient(kube.createWebhookConfiguration(webhookConfiguration(name, caPem, service)))
+      return "created" as const
+    }
+    const webhooks = webhooksOf(existing)
+    if (webhooks.length > 0 && webhooks.every((webhook) => caBundleIn(webhook) === caBundle)) {
+      return "unchanged" as const
+    }
+    yield* retryTransient(kube.replaceWebhookConfiguration(withCaBundle(existing, caBundle, caPem, service)))
+    return "updated" as const
+  })
+
+  const outcome = yield* attempt.pipe(
+    Effect.retry({
+      while: (error: KubeError) => error._tag === "KubeConflict",
+      times: maxAttempts - 1,
+      // A little jittered wait, so replicas racing each other do not collide in step again.
+      schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered)
+    })
+  )
+  yield* Effect.logInfo(
+    outcome === "created"
+      ? "registered the MutatingWebhookConfiguration"
+      : outcome === "updated"
+      ? "updated the caBundle of the MutatingWebhookConfiguration"
+      : "the MutatingWebhookConfiguration already trusts our CA"
+  ).pipe(Effect.annotateLogs({
+    webhookConfiguration: name,
+    outcome,
+    service: `${service.namespace}/${service.name}`,
+    caFingerprint256: fingerprintOrProblem(caPem)
+  }))
+  return outcome
+})
