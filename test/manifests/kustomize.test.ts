@@ -11,9 +11,9 @@ import { spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Duration } from "effect"
+import { Duration, Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { parse, parseAllDocuments } from "yaml"
+import { parseManifests } from "../../src/cluster/manifestFiles.ts"
 import { defaultSettings, settingDocs } from "../../src/settings.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -212,6 +212,10 @@ const overlays = readdirSync(join(manifests, "overlays"), { withFileTypes: true 
   .map((entry) => entry.name)
   .sort()
 
+/** The objects of a multi-document manifest text, read as the in-memory cluster reads its folder. */
+const readManifests = (text: string, source: string) =>
+  Effect.runSync(parseManifests(text, source)) as ReadonlyArray<unknown> as ReadonlyArray<K8sObject>
+
 const built = new Map<string, ReadonlyArray<K8sObject>>()
 
 const build = (directory: string): ReadonlyArray<K8sObject> => {
@@ -221,12 +225,7 @@ const build = (directory: string): ReadonlyArray<K8sObject> => {
   if (result.status !== 0) {
     throw new Error(`kubectl kustomize ${relative(root, directory)} failed: ${result.stderr || result.error?.message}`)
   }
-  const documents = parseAllDocuments(result.stdout)
-  const objects = documents.flatMap((document) => {
-    if (document.errors.length > 0) throw new Error(`${relative(root, directory)}: ${document.errors[0]!.message}`)
-    const value: unknown = document.toJS()
-    return value === null ? [] : [value as K8sObject]
-  })
+  const objects = readManifests(result.stdout, `kubectl kustomize ${relative(root, directory)}`)
   built.set(directory, objects)
   return objects
 }
@@ -320,6 +319,49 @@ const allowed = (
 
 // ---------------------------------------------------------------------------
 
+/** Accessors over one overlay's rendered objects, built on first use. */
+const overlayView = (name: string) => {
+  const objects = () => build(join(manifests, "overlays", name))
+  const deployment = () => theOne<Deployment>(objects(), "Deployment")
+  const podSpec = () => deployment().spec.template.spec
+  const podLabels = () => deployment().spec.template.metadata.labels
+  const injector = () => {
+    const containers = podSpec().containers
+    expect(containers).toHaveLength(1)
+    return containers[0]!
+  }
+  const args = () => [...(injector().command ?? []), ...(injector().args ?? [])]
+  const ownNamespace = () => deployment().metadata.namespace!
+  const account = () => ({ name: podSpec().serviceAccountName ?? "default", namespace: ownNamespace() })
+  const webhookConfiguration = () => {
+    const configuration = theOne<MutatingWebhookConfiguration>(objects(), "MutatingWebhookConfiguration")
+    expect(configuration.metadata.name).toBe(webhookConfigurationName)
+    return configuration
+  }
+  const webhook = () => {
+    const webhooks = webhookConfiguration().webhooks
+    expect(webhooks.map((candidate) => candidate.name)).toEqual([webhookName])
+    return webhooks[0]!
+  }
+  const can = (request: Request) => allowed(objects(), account(), request)
+  const containerPort = (port: number | string) =>
+    typeof port === "number" ? port : injector().ports?.find((candidate) => candidate.name === port)?.containerPort
+  return {
+    objects,
+    deployment,
+    podSpec,
+    podLabels,
+    injector,
+    args,
+    ownNamespace,
+    account,
+    webhookConfiguration,
+    webhook,
+    can,
+    containerPort
+  }
+}
+
 describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   it("finds the base and at least the cert-manager and self-signed overlays", () => {
     const found = kustomizations.map((directory) => relative(manifests, directory))
@@ -338,8 +380,8 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   it("keeps the base's example ConfigMaps equal to manifests/examples/cluster/injector-config.yaml", () => {
-    const examples = parseAllDocuments(readFileSync(join(manifests, "examples/cluster/injector-config.yaml"), "utf8"))
-      .map((document) => document.toJS() as ConfigMap)
+    const examplesFile = join(manifests, "examples/cluster/injector-config.yaml")
+    const examples = ofKind<ConfigMap>(readManifests(readFileSync(examplesFile, "utf8"), examplesFile), "ConfigMap")
     const base = build(join(manifests, "base"))
     expect(examples.map((example) => example.metadata.name).sort()).toEqual(["filer-sidecar-injector-json", "filers-list"])
     for (const example of examples) {
@@ -349,31 +391,20 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe.each(overlays)("overlay %s", (overlay) => {
-    const objects = () => build(join(manifests, "overlays", overlay))
-    const deployment = () => theOne<Deployment>(objects(), "Deployment")
-    const podSpec = () => deployment().spec.template.spec
-    const podLabels = () => deployment().spec.template.metadata.labels
-    const injector = () => {
-      const containers = podSpec().containers
-      expect(containers).toHaveLength(1)
-      return containers[0]!
-    }
-    const args = () => [...(injector().command ?? []), ...(injector().args ?? [])]
-    const ownNamespace = () => deployment().metadata.namespace!
-    const account = () => ({ name: podSpec().serviceAccountName ?? "default", namespace: ownNamespace() })
-    const webhookConfiguration = () => {
-      const configuration = theOne<MutatingWebhookConfiguration>(objects(), "MutatingWebhookConfiguration")
-      expect(configuration.metadata.name).toBe(webhookConfigurationName)
-      return configuration
-    }
-    const webhook = () => {
-      const webhooks = webhookConfiguration().webhooks
-      expect(webhooks.map((candidate) => candidate.name)).toEqual([webhookName])
-      return webhooks[0]!
-    }
-    const can = (request: Request) => allowed(objects(), account(), request)
-    const containerPort = (port: number | string) =>
-      typeof port === "number" ? port : injector().ports?.find((candidate) => candidate.name === port)?.containerPort
+    const {
+      account,
+      args,
+      can,
+      containerPort,
+      deployment,
+      injector,
+      objects,
+      ownNamespace,
+      podLabels,
+      podSpec,
+      webhook,
+      webhookConfiguration
+    } = overlayView(overlay)
 
     it("puts every namespaced object in the injector's namespace, which the output creates", () => {
       expect(ownNamespace()).toBe("das")
@@ -506,10 +537,11 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
 
       it("selects notebook pods in opted-in namespaces", () => {
         const hook = webhook()
-        const notebook = parse(readFileSync(join(manifests, "examples/notebook-pod.yaml"), "utf8")) as K8sObject
+        const notebookFile = join(manifests, "examples/notebook-pod.yaml")
+        const [notebook] = readManifests(readFileSync(notebookFile, "utf8"), notebookFile)
         const optedIn = namespaceLabels("jane-doe", { "filer-sidecar-injection": "enabled" })
         expect(selects(hook.namespaceSelector, optedIn)).toBe(true)
-        expect(selects(hook.objectSelector, notebook.metadata.labels ?? {})).toBe(true)
+        expect(selects(hook.objectSelector, notebook?.metadata.labels ?? {})).toBe(true)
         expect(selects(hook.namespaceSelector, namespaceLabels("jane-doe"))).toBe(false)
         expect(selects(hook.objectSelector, { statefulset: "analysis" })).toBe(false)
       })
@@ -651,12 +683,9 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay cert-manager", () => {
-    const objects = () => build(join(manifests, "overlays/cert-manager"))
-    const deployment = () => theOne<Deployment>(objects(), "Deployment")
-    const injector = () => deployment().spec.template.spec.containers[0]!
+    const { args, deployment, injector, objects, webhookConfiguration } = overlayView("cert-manager")
     const servingCertificate = () => {
-      const configuration = theOne<MutatingWebhookConfiguration>(objects(), "MutatingWebhookConfiguration")
-      const reference = configuration.metadata.annotations?.["cert-manager.io/inject-ca-from"] ?? ""
+      const reference = webhookConfiguration().metadata.annotations?.["cert-manager.io/inject-ca-from"] ?? ""
       const [namespace, name] = reference.split("/")
       const certificate = named<Certificate>(objects(), "Certificate", name ?? "", namespace)
       expect(certificate, `inject-ca-from ${JSON.stringify(reference)} names a Certificate in the output`).toBeDefined()
@@ -664,8 +693,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
     }
 
     it("injects the CA of a Certificate valid for the webhook Service's DNS name", () => {
-      const configuration = theOne<MutatingWebhookConfiguration>(objects(), "MutatingWebhookConfiguration")
-      const service = configuration.webhooks[0]!.clientConfig.service!
+      const service = webhookConfiguration().webhooks[0]!.clientConfig.service!
       expect(servingCertificate().spec.dnsNames).toContain(`${service.name}.${service.namespace}.svc`)
       expect(servingCertificate().spec.isCA ?? false).toBe(false)
     })
@@ -695,10 +723,9 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       expect(mount?.readOnly).toBe(true)
       // A subPath mount never sees the renewed certificate.
       expect(mount?.subPath).toBeUndefined()
-      const args = injector().args ?? []
-      expect(flagValues(args, "--tls-cert")).toEqual([`${mount!.mountPath}/tls.crt`])
-      expect(flagValues(args, "--tls-key")).toEqual([`${mount!.mountPath}/tls.key`])
-      expect(flagValues(args, "--register-webhook")).toEqual([])
+      expect(flagValues(args(), "--tls-cert")).toEqual([`${mount!.mountPath}/tls.crt`])
+      expect(flagValues(args(), "--tls-key")).toEqual([`${mount!.mountPath}/tls.key`])
+      expect(flagValues(args(), "--register-webhook")).toEqual([])
     })
 
     it("makes the key readable by the pod's user and no one else", () => {
@@ -713,18 +740,11 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay self-signed", () => {
-    const objects = () => build(join(manifests, "overlays/self-signed"))
-    const deployment = () => theOne<Deployment>(objects(), "Deployment")
-    const args = () => deployment().spec.template.spec.containers[0]!.args ?? []
-    const account = () => ({
-      name: deployment().spec.template.spec.serviceAccountName ?? "default",
-      namespace: deployment().metadata.namespace!
-    })
-    const can = (request: Request) => allowed(objects(), account(), request)
+    const { account, args, can, objects, webhookConfiguration } = overlayView("self-signed")
     const webhookResource = { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations" }
 
     it("registers the webhook configuration that the overlay ships", () => {
-      const configuration = theOne<MutatingWebhookConfiguration>(objects(), "MutatingWebhookConfiguration")
+      const configuration = webhookConfiguration()
       expect(flagValues(args(), "--register-webhook")).toEqual([configuration.metadata.name])
       expect(flagValues(args(), "--tls-cert")).toEqual([])
       expect(configuration.metadata.annotations?.["cert-manager.io/inject-ca-from"]).toBeUndefined()
