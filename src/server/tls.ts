@@ -258,7 +258,7 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
         yield* Effect.logInfo("serving a self-signed certificate").pipe(
           Effect.annotateLogs({ ...logAnnotations(checked.info), generationMillis: generated.generationMillis })
         )
-        return yield* makeHolder(checked)
+        return (yield* makeHolder(checked)).service
       })
     )
 
@@ -281,7 +281,7 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
       ServingCertificate,
       Effect.gen(function*() {
         const checked = yield* acquireShared(options)
-        return yield* makeHolder(checked)
+        return (yield* makeHolder(checked)).service
       })
     )
 }
@@ -331,7 +331,7 @@ const makeHolder = Effect.fnUntraced(function*(initial: CheckedPair) {
         () => Effect.sync(() => listeners.delete(listener))
       ).pipe(Effect.asVoid)
   })
-  return Object.assign(service, { publish, stateUnsafe: () => state })
+  return { service, publish, stateUnsafe: () => state }
 })
 
 // ---------------------------------------------------------------------------
@@ -405,10 +405,16 @@ const fromFiles = Effect.fnUntraced(function*(certFile: string, keyFile: string,
   })
 
   yield* poll.pipe(
+    // A bug in one round must not stop the rotation for good.
+    Effect.catchDefect((defect) =>
+      Effect.logError("checking the certificate files failed unexpectedly").pipe(
+        Effect.annotateLogs({ defect: defect instanceof Error ? defect.message : String(defect) })
+      )
+    ),
     Effect.repeat(Schedule.spaced(pollInterval)),
     Effect.forkScoped
   )
-  return holder
+  return holder.service
 })
 
 const warnIfExpired = (info: CertificateInfo, source: string) =>

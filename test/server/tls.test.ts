@@ -240,6 +240,32 @@ describe("ServingCertificate.layerFromFiles", () => {
       assert.isTrue(yield* cert.ready)
     }).pipe(Effect.scoped))
 
+  it.live("still serves an expired pair (the issuer may be late) but is not ready", () =>
+    Effect.gen(function*() {
+      const expired = yield* generateSelfSigned({ serviceName, namespace, caKeyBits: 2048, validity: "1 millis" })
+      yield* Effect.sleep("5 millis")
+      const files = writePair(yield* tempDir, expired)
+      const cert = yield* fromFiles(files.certFile, files.keyFile)
+      assert.strictEqual((yield* cert.info).fingerprint256, fingerprint(expired.certPem))
+      assert.isFalse(yield* cert.ready)
+    }).pipe(Effect.scoped))
+
+  it.live("keeps notifying after a listener throws", () =>
+    Effect.gen(function*() {
+      const files = writePair(yield* tempDir, pairA)
+      const cert = yield* fromFiles(files.certFile, files.keyFile)
+      const seen: Array<string> = []
+      yield* cert.onChange(() => {
+        throw new Error("listener bug")
+      })
+      yield* cert.onChange((material) => seen.push(fingerprint(material.certPem)))
+      writePair(path.dirname(files.certFile), pairB)
+      yield* eventually(Effect.sync(() => seen.length === 1), "the second listener hears of the change")
+      writePair(path.dirname(files.certFile), pairA)
+      yield* eventually(Effect.sync(() => seen.length === 2), "and of the next one")
+      assert.deepStrictEqual(seen, [fingerprint(pairB.certPem), fingerprint(pairA.certPem)])
+    }).pipe(Effect.scoped))
+
   it.live("refuses a key that does not match the certificate, naming the file", () =>
     Effect.gen(function*() {
       const files = writePair(yield* tempDir, { certPem: pairA.certPem, keyPem: pairB.keyPem })
