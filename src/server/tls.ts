@@ -126,14 +126,14 @@ export class CertificateGenerationError extends Schema.TaggedError<CertificateGe
 // ---------------------------------------------------------------------------
 
 /** A pair known to be servable: parsed, matching, accepted by Node's TLS. */
-interface CheckedPair {
+export interface CheckedPair {
   readonly material: TlsMaterial
   readonly info: CertificateInfo
   readonly certificate: X509Certificate
   readonly secureContext: SecureContext
 }
 
-interface PairSources {
+export interface PairSources {
   readonly cert: string
   readonly key: string
 }
