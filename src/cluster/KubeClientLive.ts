@@ -113,7 +113,8 @@ export const loadKubeConfig = (options: LoadKubeConfigOptions = {}): Effect.Effe
         for (const file of rest) {
           const other = new KubeConfig()
           other.loadFromFile(file)
-          kc.mergeConfig(other)
+          // As kubectl: the first file that names a current context wins.
+          kc.mergeConfig(other, kc.currentContext !== undefined && kc.currentContext !== "")
         }
       })
     }

@@ -157,6 +157,17 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         const error = yield* Effect.flip(client.getConfigMap("das", "filers-list"))
         assert.strictEqual(error._tag, "KubeForbidden")
         assert.include(error.message, "unauthorized: cannot get configmaps")
+        // The server checks the token for real, too.
+        const wrongToken = yield* Effect.gen(function*() {
+          const other = yield* KubeClient
+          return yield* Effect.flip(other.getConfigMap("das", "filers-list"))
+        }).pipe(
+          Effect.provide(
+            layerFromKubeConfig(api.kubeConfig({ token: "wrong" })).pipe(Layer.provide(Settings.layer()))
+          )
+        )
+        assert.strictEqual(wrongToken._tag, "KubeForbidden")
+        if (wrongToken._tag === "KubeForbidden") assert.strictEqual(wrongToken.status, 401)
       }))
 
     it.effect("429 with Retry-After is KubeTransient carrying retryAfterMillis", () =>
@@ -200,6 +211,7 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         assert.include(error.message, `no answer within ${callTimeoutMillis} ms`)
         assert.isAtLeast(elapsed, callTimeoutMillis - 20)
         assert.isBelow(elapsed, callTimeoutMillis + 700)
+        yield* Effect.promise(() => api.waitFor(() => api.requestsAbandoned > 0))
         // The next call is not stuck behind it.
         const again = yield* client.getConfigMap("das", "filers-list")
         assert.deepStrictEqual(again.data, { filers: "one" })
@@ -254,13 +266,13 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         api.delay(5_000, { path: "/configmaps/filers-list", times: 1 })
         const fiber = yield* Effect.forkChild(client.getConfigMap("das", "filers-list"))
         yield* Effect.sleep("50 millis")
-        const connections = api.connectionsAccepted
+        const abandoned = api.requestsAbandoned
         yield* Fiber.interrupt(fiber)
-        // Nothing left hanging: the next call answers at once, on a new
-        // connection, as aborting the request closed the old one.
+        // The server sees the request's connection close...
+        yield* Effect.promise(() => api.waitFor(() => api.requestsAbandoned === abandoned + 1))
+        // ...and nothing is left hanging: the next call answers at once.
         const configMap = yield* client.getConfigMap("das", "filers-list")
         assert.strictEqual(configMap.name, "filers-list")
-        assert.strictEqual(api.connectionsAccepted, connections + 1)
       }))
   })
 

@@ -260,6 +260,7 @@ export class FakeApiServer {
   private readonly faults: Array<FaultEntry> = []
   private readonly log: Array<LoggedRequest> = []
   private connectionCount = 0
+  private abandonedCount = 0
   private watchCount = 0
   private revision = 100
   private compactedRevision = 0
@@ -504,6 +505,15 @@ export class FakeApiServer {
     this.log.length = 0
   }
 
+  /**
+   * How many delayed requests (see `delay`, `setLatency`) the client gave up
+   * on, closing the connection before the answer: evidence that a timed-out or
+   * interrupted call aborts its request rather than leaving it open.
+   */
+  get requestsAbandoned(): number {
+    return this.abandonedCount
+  }
+
   /** How many TCP connections the server has accepted since start (a client that reuses connections keeps it low). */
   get connectionsAccepted(): number {
     return this.connectionCount
@@ -555,20 +565,20 @@ export class FakeApiServer {
   private sleep(millis: number, request: http.IncomingMessage): Promise<boolean> {
     if (millis <= 0) return Promise.resolve(true)
     return new Promise((resolve) => {
+      const socket = request.socket
       const timer = setTimeout(() => {
         this.timers.delete(timer)
-        request.off("close", onClose)
+        socket.off("close", onClose)
         resolve(!this.closed)
       }, millis)
+      // The client gave up (aborted, closing its connection) while we were slow.
       const onClose = () => {
-        // The client gave up (aborted) while we were slow.
-        if (request.socket.destroyed) {
-          clearTimeout(timer)
-          this.timers.delete(timer)
-          resolve(false)
-        }
+        this.abandonedCount += 1
+        clearTimeout(timer)
+        this.timers.delete(timer)
+        resolve(false)
       }
-      request.socket.once("close", onClose)
+      socket.once("close", onClose)
       this.timers.add(timer)
     })
   }
@@ -681,6 +691,8 @@ export class FakeApiServer {
     const watch = query.watch === "true" || query.watch === "1"
 
     if (terminal?.kind === "status") {
+      // Discard any request body, so the connection stays usable.
+      request.resume()
       const headers: http.OutgoingHttpHeaders = terminal.retryAfterSeconds === undefined
         ? {}
         : { "Retry-After": String(terminal.retryAfterSeconds) }
@@ -691,6 +703,7 @@ export class FakeApiServer {
     }
 
     if (request.headers.authorization !== `Bearer ${this.token}`) {
+      request.resume()
       this.sendStatus(response, 401, "Unauthorized")
       return
     }
