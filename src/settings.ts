@@ -42,7 +42,9 @@ export interface SettingsShape {
   readonly registerWebhook: string | undefined
   /** Bodies above this get HTTP 413. */
   readonly maxBodyBytes: number
-  /** How long in-flight requests may run after SIGTERM. */
+  /** After SIGTERM, how long to keep serving (readiness already false) so the Service's endpoints catch up. */
+  readonly shutdownDelay: Duration.Duration
+  /** Then, how long in-flight requests may run before connections are cut. */
   readonly shutdownGrace: Duration.Duration
   readonly logLevel: LogLevelSetting
 }
@@ -77,6 +79,7 @@ export const defaultSettings: SettingsShape = {
   tlsKeyFile: undefined,
   registerWebhook: undefined,
   maxBodyBytes: 7 * 1024 * 1024,
+  shutdownDelay: Duration.seconds(2),
   shutdownGrace: Duration.seconds(5),
   logLevel: "info"
 }
@@ -117,8 +120,10 @@ export const settingDocs: ReadonlyArray<SettingDoc> = [
   { key: "tlsKeyFile", env: "TLS_KEY_FILE", flag: "--tls-key", description: "private key of the serving certificate (PEM)" },
   { key: "registerWebhook", env: "REGISTER_WEBHOOK", flag: "--register-webhook", description: "self-signed mode: MutatingWebhookConfiguration whose caBundle to fill in" },
   { key: "maxBodyBytes", env: "MAX_BODY_BYTES", flag: "--max-body-bytes", description: "largest request body accepted, in bytes (default 7340032, 7 MiB)" },
-  { key: "shutdownGrace", env: "SHUTDOWN_GRACE_MS", description: "time in-flight requests get after SIGTERM (default 5000)" },
-  { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", description: "debug, info (default), warn or error" }
+  { key: "shutdownDelay", env: "SHUTDOWN_DELAY_MS", description: "after SIGTERM, time to keep serving while not ready, so endpoints catch up (default 2000)" },
+  { key: "shutdownGrace", env: "SHUTDOWN_GRACE_MS", description: "then, time in-flight requests get before connections are cut (default 5000)" },
+  // Not a flag of ours: effect/cli's global --log-level (which also works) would shadow it.
+  { key: "logLevel", env: "LOG_LEVEL", description: "debug, info (default), warn or error" }
 ]
 
 /** Raw values by environment variable name; flags are mapped onto the same names by the command line. */
@@ -240,6 +245,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
     )
   }
   const maxBodyBytes = yield* integer(sources, "MAX_BODY_BYTES", 3 * 1024 * 1024, 64 * 1024 * 1024, d.maxBodyBytes)
+  const shutdownDelayMillis = yield* integer(sources, "SHUTDOWN_DELAY_MS", 0, 60_000, Duration.toMillis(d.shutdownDelay))
   const shutdownGraceMillis = yield* integer(sources, "SHUTDOWN_GRACE_MS", 0, 60_000, Duration.toMillis(d.shutdownGrace))
   const logLevel = yield* choice(sources, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, d.logLevel)
   return {
@@ -258,6 +264,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
     tlsKeyFile,
     registerWebhook,
     maxBodyBytes,
+    shutdownDelay: Duration.millis(shutdownDelayMillis),
     shutdownGrace: Duration.millis(shutdownGraceMillis),
     logLevel
   } satisfies SettingsShape

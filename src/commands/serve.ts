@@ -1,7 +1,165 @@
-/** `serve`: the HTTPS webhook. (Being built; see the serve issue.) */
-import { Effect } from "effect"
-import { Command } from "effect/cli"
+/**
+ * `serve`: the HTTPS admission webhook. Against Kubernetes (in-cluster
+ * credentials, else the kubeconfig), or with `--cluster DIR` against a
+ * cluster held in memory. TLS from `--tls-cert/--tls-key` files (reloaded on
+ * rotation) or self-signed at start; with `--register-webhook NAME` the CA
+ * goes into that MutatingWebhookConfiguration's caBundle.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Console, Effect, Layer, Logger, Option, References } from "effect"
+import { Command, Flag } from "effect/cli"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { admissionLayer } from "../admission/layers.ts"
+import { KubeClient } from "../cluster/KubeClient.ts"
+import * as KubeClientLive from "../cluster/KubeClientLive.ts"
+import { MemoryCluster } from "../cluster/MemoryCluster.ts"
+import { registerWebhook } from "../server/registerWebhook.ts"
+import { Readiness } from "../server/Readiness.ts"
+import { webhookServerLayer } from "../server/server.ts"
+import { CertificateGenerationError, ServingCertificate, TlsMaterialError } from "../server/tls.ts"
+import type { KubeError } from "../cluster/errors.ts"
+import type { KubeConfigError } from "../cluster/KubeClientLive.ts"
+import type { ManifestError } from "../cluster/manifestFiles.ts"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
+import { Settings } from "../settings.ts"
+import { failWith } from "./exit.ts"
+import { injectorNamespaceFlag, settingSources } from "./flags.ts"
 
-export const serveCommand = Command.make("serve", {}, () => Effect.void).pipe(
-  Command.withDescription("Run the HTTPS admission webhook")
+const optionalString = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
+const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
+
+/** The Service in front of the webhook: the self-signed certificate is made out to it. */
+const serviceNameFlag = Flag.String("service-name").pipe(
+  Flag.withDescription("Service in front of the webhook, named in the self-signed certificate"),
+  Flag.withDefault("filer-sidecar-injector")
 )
+
+type TlsLayer = Layer.Layer<
+  ServingCertificate,
+  TlsMaterialError | CertificateGenerationError | KubeError,
+  FileSystem | KubeClient
+>
+
+const tlsLayer = (serviceName: string) =>
+  Layer.unwrap(
+    Effect.gen(function*(): Effect.fn.Return<TlsLayer, never, Settings> {
+      const settings = yield* Settings
+      if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
+        return ServingCertificate.layerFromFiles(settings.tlsCertFile, settings.tlsKeyFile)
+      }
+      const names = { serviceName, namespace: settings.injectorNamespace }
+      // Registering the webhook means several replicas must share one CA: keep it in a Secret.
+      return settings.registerWebhook === undefined
+        ? ServingCertificate.layerSelfSigned(names)
+        : ServingCertificate.layerSelfSignedShared({ ...names, secretName: `${serviceName}-tls` })
+    })
+  )
+
+const registration = (serviceName: string) =>
+  Layer.effectDiscard(
+    Effect.gen(function*() {
+      const settings = yield* Settings
+      if (settings.registerWebhook === undefined) return
+      const certificate = yield* ServingCertificate
+      const caPem = yield* certificate.caPem
+      if (caPem === undefined) return
+      yield* registerWebhook(settings.registerWebhook, caPem, {
+        name: serviceName,
+        namespace: settings.injectorNamespace
+      }).pipe(
+        // Serving goes on: the webhook may have been registered by another replica or by hand.
+        Effect.catch((error) => Effect.logError(`cannot register the webhook: ${error.message}`))
+      )
+    })
+  )
+
+/** For `npm start`: one curl command that posts `reviewFile`, trusting the self-signed CA. */
+const printExampleCurl = (reviewFile: string) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const certificate = yield* ServingCertificate
+    const caPem = yield* certificate.caPem
+    const host = settings.host === "0.0.0.0" || settings.host === "::" ? "127.0.0.1" : settings.host
+    let trust = "-k"
+    if (caPem !== undefined) {
+      const caFile = join(tmpdir(), "filer-sidecar-injector-ca.pem")
+      writeFileSync(caFile, caPem)
+      trust = `--cacert ${caFile}`
+    }
+    yield* Console.log(
+      `curl ${trust} -H 'Content-Type: application/json' --data-binary @${reviewFile} https://${host}:${settings.port}/inject`
+    )
+  })
+
+export const serveCommand = Command.make(
+  "serve",
+  {
+    port: optionalString("port", "HTTPS port (default 8443)"),
+    host: optionalString("host", "Address to listen on (default 0.0.0.0, all interfaces)"),
+    tlsCert: optionalString("tls-cert", "Serving certificate (PEM), reloaded when it changes; without it a self-signed one is generated"),
+    tlsKey: optionalString("tls-key", "Private key of the serving certificate (PEM)"),
+    cluster: optionalString("cluster", "Serve from a folder of manifests held in memory instead of Kubernetes"),
+    injectorNamespace: injectorNamespaceFlag,
+    registerWebhook: optionalString("register-webhook", "Self-signed mode: write the CA into this MutatingWebhookConfiguration"),
+    requestBudgetMs: optionalString("request-budget-ms", "Time one admission may take, retries included (default 7000)"),
+    maxBodyBytes: optionalString("max-body-bytes", "Largest request body accepted (default 7340032)"),
+    credentialMode: optionalString("credential-mode", "secretKeyRef (default) or plain"),
+    onInfrastructureFailure: optionalString("on-infrastructure-failure", "deny (default) or admit"),
+    serviceName: serviceNameFlag,
+    exampleCurl: optionalString("example-curl", "Print a curl command that posts this AdmissionReview file once serving")
+  },
+  Effect.fn(function*(flags) {
+    const value = Option.getOrUndefined
+    const sources = settingSources({
+      PORT: value(flags.port),
+      HOST: value(flags.host),
+      TLS_CERT_FILE: value(flags.tlsCert),
+      TLS_KEY_FILE: value(flags.tlsKey),
+      POD_NAMESPACE: value(flags.injectorNamespace),
+      REGISTER_WEBHOOK: value(flags.registerWebhook),
+      REQUEST_BUDGET_MS: value(flags.requestBudgetMs),
+      MAX_BODY_BYTES: value(flags.maxBodyBytes),
+      CREDENTIAL_MODE: value(flags.credentialMode),
+      ON_INFRASTRUCTURE_FAILURE: value(flags.onInfrastructureFailure)
+    })
+    const settings = Settings.layerFromSources(sources)
+    const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, Settings | FileSystem | Path> = Option.match(
+      flags.cluster,
+      {
+        onNone: () => KubeClientLive.layer,
+        onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))
+      }
+    )
+    // admissionLayer passes the KubeClient through: the shared self-signed CA needs it too.
+    const services = Layer.mergeAll(tlsLayer(flags.serviceName), Readiness.layer).pipe(
+      Layer.provideMerge(admissionLayer(kube))
+    )
+    const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName)).pipe(
+      Layer.provideMerge(services)
+    )
+    const logs = Layer.unwrap(
+      Effect.map(Settings, (s) =>
+        Layer.mergeAll(
+          Logger.layer([Logger.consoleJson]),
+          Layer.succeed(References.MinimumLogLevel, logLevels[s.logLevel])
+        ))
+    )
+
+    yield* Effect.gen(function*() {
+      if (Option.isSome(flags.exampleCurl)) yield* printExampleCurl(flags.exampleCurl.value)
+      return yield* Effect.never
+    }).pipe(
+      Effect.provide(server),
+      Effect.provide(logs),
+      Effect.provide(settings),
+      Effect.provide(NodeServices.layer),
+      Effect.catch((error) => failWith(`${error._tag}: ${error.message}`, 1))
+    )
+  })
+).pipe(Command.withDescription("Run the HTTPS admission webhook"))
+

@@ -16,7 +16,7 @@
  * their key as `<redacted>`, and key parsing errors are replaced by fixed text.
  */
 import type * as X509 from "@peculiar/x509"
-import { Clock, Context, Duration, Effect, Layer, Predicate, Redacted, Schedule, Schema, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Redacted, Schedule, Schema, Scope, Stream, SubscriptionRef } from "effect"
 import { FileSystem } from "effect/FileSystem"
 import type { PlatformError } from "effect/PlatformError"
 import { createHash, createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from "node:crypto"
@@ -476,39 +476,13 @@ export const servingNames = (options: SelfSignedOptions): ReadonlyArray<string> 
   return [...new Set(names.filter((name) => name !== ""))]
 }
 
-/**
- * @peculiar/x509 loads tsyringe, which refuses to start without a
- * `reflect-metadata` style polyfill. It only stores and reads class metadata,
- * so this minimal one is enough; it is installed only when none is present.
- * (A `reflect-metadata` dependency would make this unnecessary.)
- */
-const installReflectMetadata = () => {
-  const reflect = Reflect as unknown as Record<string, unknown>
-  if (Predicate.isFunction(reflect.getMetadata)) return
-  const store = new WeakMap<object, Map<unknown, unknown>>()
-  const getOwn = (key: unknown, target: object) => store.get(target)?.get(key)
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-    let entries = store.get(target)
-    if (entries === undefined) store.set(target, entries = new Map())
-    entries.set(key, value)
-  }
-  reflect.getOwnMetadata = getOwn
-  reflect.getMetadata = (key: unknown, target: object) => {
-    for (let at: object | null = target; at !== null; at = Object.getPrototypeOf(at)) {
-      const value = getOwn(key, at)
-      if (value !== undefined) return value
-    }
-    return undefined
-  }
-}
-
 let x509Loaded: Promise<typeof X509> | undefined
 
 /** @peculiar/x509, loaded on first use (the file mode never needs it), over Node's WebCrypto. */
 const loadX509 = (): Promise<typeof X509> => {
   if (x509Loaded === undefined) {
-    installReflectMetadata()
-    x509Loaded = import("@peculiar/x509").then((x509) => {
+    // @peculiar/x509 loads tsyringe, which needs the reflect-metadata polyfill first.
+    x509Loaded = import("reflect-metadata").then(() => import("@peculiar/x509")).then((x509) => {
       x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
       return x509
     })

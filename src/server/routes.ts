@@ -1,0 +1,92 @@
+/**
+ * The webhook's HTTP surface:
+ *   POST /inject   AdmissionReview in, AdmissionReview out (the original's path)
+ *   GET  /healthz  alive
+ *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
+ * Bad input gets the status SPEC.md lists and a JSON body naming the problem:
+ * 400 (not JSON, not an AdmissionReview, no uid), 404, 405, 413, 415.
+ */
+import { ByteSize, Effect, Layer } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { admit, type AdmissionServices, parseJson } from "../admission/pipeline.ts"
+import { ClusterConfig } from "../cluster/ClusterConfig.ts"
+import { Settings } from "../settings.ts"
+import { Readiness } from "./Readiness.ts"
+
+export const injectPath = "/inject"
+
+/** A JSON error body: `{"error": "..."}`. */
+const problem = (status: number, message: string, headers: Record<string, string> = {}) =>
+  HttpServerResponse.text(JSON.stringify({ error: message }), { status, contentType: "application/json", headers })
+
+const methodNotAllowed = (allow: string) =>
+  problem(405, `method not allowed; use ${allow}`, { allow })
+
+const isJsonContentType = (value: string | undefined) => {
+  if (value === undefined) return false
+  const type = value.split(";")[0].trim().toLowerCase()
+  return type === "application/json" || type.endsWith("+json")
+}
+
+const answerReview = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  if (request.method !== "POST") return methodNotAllowed("POST")
+  if (!isJsonContentType(request.headers["content-type"])) {
+    return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
+  }
+  const { maxBodyBytes } = yield* Settings
+  const declared = Number(request.headers["content-length"])
+  if (Number.isFinite(declared) && declared > maxBodyBytes) {
+    return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
+  }
+  const body = yield* request.text.pipe(
+    Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+    Effect.result
+  )
+  if (body._tag === "Failure") {
+    const tooLarge = JSON.stringify(body.failure.reason).includes("BodyTooLarge")
+    return tooLarge
+      ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
+      : problem(400, "cannot read the request body")
+  }
+  return yield* parseJson(body.success).pipe(
+    Effect.flatMap(admit),
+    Effect.map(({ review }) =>
+      HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
+    ),
+    Effect.catchTag("AdmissionDecodeError", (error) => Effect.succeed(problem(400, error.message)))
+  )
+})
+
+const healthz = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
+  return HttpServerResponse.text("ok\n")
+})
+
+const readyz = (tlsReady: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
+    const readiness = yield* Readiness
+    const config = yield* ClusterConfig
+    const reason = (yield* readiness.shuttingDown)
+      ? "shutting down"
+      : !(yield* config.ready)
+      ? "cluster configuration (filers-list, sidecar template) not loaded"
+      : !(yield* tlsReady)
+      ? "TLS material not loaded"
+      : undefined
+    return reason === undefined ? HttpServerResponse.text("ok\n") : HttpServerResponse.text(`not ready: ${reason}\n`, { status: 503 })
+  })
+
+/** The routes, as a layer for HttpRouter.serve. `tlsReady` comes from the TLS layer in use. */
+export const routes = (tlsReady: Effect.Effect<boolean>) =>
+  Layer.mergeAll(
+    HttpRouter.add("*", injectPath, answerReview),
+    HttpRouter.add("*", "/healthz", healthz),
+    HttpRouter.add("*", "/readyz", readyz(tlsReady)),
+    HttpRouter.add("*", "*", problem(404, "not found; the webhook answers POST /inject"))
+  )
+
+export type RouteServices = AdmissionServices | Readiness

@@ -1,0 +1,81 @@
+/**
+ * The HTTPS server: routes.ts behind `node:https`, TLS from ServingCertificate
+ * (swapped in place when it rotates, without dropping connections), and a
+ * graceful shutdown: on SIGTERM readiness turns false, responses carry
+ * `Connection: close` so kept-alive clients reconnect elsewhere, the server
+ * keeps answering for `shutdownDelay` while the endpoints catch up, then stops
+ * accepting and gives in-flight requests `shutdownGrace` to finish.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Duration, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import * as Https from "node:https"
+import type * as Http from "node:http"
+import type { AdmissionLayerServices } from "../admission/layers.ts"
+import { Settings } from "../settings.ts"
+import { Readiness } from "./Readiness.ts"
+import { routes } from "./routes.ts"
+import { ServingCertificate } from "./tls.ts"
+
+/**
+ * Serves the webhook until interrupted, then shuts down gracefully. Needs
+ * the pipeline's services, ServingCertificate, Settings and Readiness.
+ */
+export const webhookServerLayer = Layer.unwrap(
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const certificate = yield* ServingCertificate
+    const readiness = yield* Readiness
+
+    const server = Https.createServer({
+      ...certificate.currentUnsafe(),
+      minVersion: "TLSv1.2",
+      // The kube-apiserver keeps connections open between admissions.
+      keepAliveTimeout: 30_000,
+      headersTimeout: 10_000,
+      requestTimeout: Duration.toMillis(settings.requestBudget) + 10_000
+    })
+    // cert-manager rotates the files in place: the next handshake gets the new pair, open connections stay.
+    yield* certificate.onChange((material) => server.setSecureContext({ cert: material.certPem, key: material.keyPem }))
+    // Registered before the app's handler, so it runs first and the header lands in every response.
+    let closing = false
+    server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+      if (closing) response.setHeader("connection", "close")
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => server.closeIdleConnections()))
+
+    const app = HttpRouter.serve(routes(certificate.ready), { disableLogger: true, disableListenLog: true })
+    const listening = NodeHttpServer.layer(() => server as unknown as Http.Server, {
+      port: settings.port,
+      host: settings.host,
+      gracefulShutdownTimeout: settings.shutdownGrace
+    })
+
+    const announce = Layer.effectDiscard(
+      Effect.gen(function*() {
+        yield* HttpServer.HttpServer
+        const address = server.address()
+        const where = address !== null && typeof address === "object"
+          ? `https://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
+          : String(address)
+        yield* Effect.logInfo(`webhook listening on ${where}`)
+        // Runs before the server's own finalizers close the listener.
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            yield* readiness.beginShutdown
+            closing = true
+            yield* Effect.logInfo(
+              `shutting down: not ready; answering for ${Duration.format(settings.shutdownDelay)}, ` +
+                `then finishing in-flight requests within ${Duration.format(settings.shutdownGrace)}`
+            )
+            yield* Effect.sleep(settings.shutdownDelay)
+          })
+        )
+      })
+    )
+    return Layer.mergeAll(app, announce).pipe(Layer.provideMerge(listening))
+  })
+)
+
+/** What the server layer needs. */
+export type WebhookServerServices = AdmissionLayerServices | Settings | ServingCertificate | Readiness
