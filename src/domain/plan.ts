@@ -129,6 +129,13 @@ export const plan = (input: PlanInput): Plan => {
     plannedNames.has(names.container) || plannedNames.has(names.fdPassingVolume) ||
     plannedNames.has(names.csiVolume) || (inPod(names) && !isEarlierInjection(pod, names))
   const mountPaths = new Set<string>()
+  // Env names are shared by every SVM of the notebook container: render
+  // replaces by name, so a share must never take a name given out already,
+  // nor an SVM's <svm>_access/_secret/_url (which would lose its credentials).
+  const credentialEnvNames = new Set(
+    sortedSvms(input.shares).flatMap((svm) => [`${svm}_access`, `${svm}_secret`, `${svm}_url`])
+  )
+  const envNames = new Set<string>()
 
   for (const svm of sortedSvms(input.shares)) {
     const checked = checkSvm(svm, input.shares[svm], filers)
@@ -151,7 +158,6 @@ export const plan = (input: PlanInput): Plan => {
     if (!svmEnv) skips.push({ svm, reason: "mounted, but the SVM name is not a valid env name: no env vars" })
 
     const seen = new Set<string>()
-    const envNames = new Set<string>()
     const planned: Array<PlannedShare> = []
     for (const share of checked.success.list) {
       // **fix**: a repeated share is dropped silently, the first kept.
@@ -173,6 +179,8 @@ export const plan = (input: PlanInput): Plan => {
       const suffix = shareEnvSuffix(share)
       if (suffix === "") {
         skips.push({ svm, share, reason: "mounted, but no env var: nothing left of the name" })
+      } else if (credentialEnvNames.has(`${svm}_${suffix}`)) {
+        skips.push({ svm, share, reason: "mounted, but no env var: same name as an SVM's credentials or url" })
       } else if (envNames.has(`${svm}_${suffix}`)) {
         skips.push({ svm, share, reason: "mounted, but no env var: same name as an earlier share" })
       } else if (svmEnv) {

@@ -1,0 +1,156 @@
+import { describe, expect, it } from "vitest"
+import { stripScheme, svmsNeedingSecrets } from "../../src/domain/plan.ts"
+import { filers, found, goodSecret, planFor } from "./fixtures.ts"
+
+const svmNames = (plan: ReturnType<typeof planFor>) => plan.svms.map((svm) => svm.svm)
+const shareNames = (plan: ReturnType<typeof planFor>, svm: string) =>
+  plan.svms.find((s) => s.svm === svm)?.shares.map((share) => share.share)
+
+describe("plan: SVMs and shares", () => {
+  it("plans SVMs in sorted order of the keys, whatever the ConfigMap's order (fix)", () => {
+    const plan = planFor({ zeta: ["a"], alpha: ["a"], mid: ["a"], "a-1": ["a"] })
+    expect(svmNames(plan)).toEqual(["a-1", "alpha", "mid", "zeta"])
+  })
+
+  it("keeps the shares of an SVM in list order", () => {
+    expect(shareNames(planFor({ svm: ["b", "a", "c/d"] }), "svm")).toEqual(["b", "a", "c/d"])
+  })
+
+  it("drops a repeated share silently, keeping the first (fix)", () => {
+    const plan = planFor({ svm: ["home", "x", "home", "home"] })
+    expect(shareNames(plan, "svm")).toEqual(["home", "x"])
+    expect(plan.skips).toEqual([])
+  })
+
+  it("mounts each share at /home/jovyan/filers/<svm>/<share> (kept)", () => {
+    const plan = planFor({ fld5filersvm: ["division/project"] })
+    expect(plan.svms[0].shares[0].mountPath).toBe("/home/jovyan/filers/fld5filersvm/division/project")
+  })
+
+  it("skips quietly an SVM with an empty list", () => {
+    const plan = planFor({ svm: [] })
+    expect(plan).toEqual({ svms: [], skips: [] })
+  })
+})
+
+describe("plan: SVMs skipped with a warning", () => {
+  it.each([
+    ["not JSON", "home"],
+    ["not an array", '{"home": 1}'],
+    ["not strings only", '["home", 1]']
+  ])("skips an SVM whose list is %s", (_, raw) => {
+    const plan = planFor({ svm: raw })
+    expect(plan.svms).toEqual([])
+    expect(plan.skips).toEqual([{ svm: "svm", reason: expect.stringMatching(/share list/) }])
+  })
+
+  it("skips an SVM whose Secret is missing", () => {
+    const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", { _tag: "Missing" }]]) })
+    expect(plan.svms).toEqual([])
+    expect(plan.skips).toEqual([{ svm: "svm", reason: "Secret svm-conn-secret not found" }])
+  })
+
+  it.each([
+    ["S3_ACCESS empty", found("", "s"), "S3_ACCESS"],
+    ["S3_ACCESS absent", found(undefined, "s"), "S3_ACCESS"],
+    ["S3_SECRET empty", found("a", ""), "S3_SECRET"],
+    ["S3_SECRET absent", found("a", undefined), "S3_SECRET"]
+  ])("skips an SVM whose Secret has %s", (_, lookup, key) => {
+    const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", lookup]]) })
+    expect(plan.svms).toEqual([])
+    expect(plan.skips).toEqual([{ svm: "svm", reason: `Secret svm-conn-secret has no ${key}` }])
+  })
+
+  it("skips an SVM that is not in filers-list", () => {
+    const plan = planFor({ svm: ["home"], other: ["home"] }, { filers: filers({ other: "https://o.example.test" }) })
+    expect(svmNames(plan)).toEqual(["other"])
+    expect(plan.skips).toEqual([{ svm: "svm", reason: "not in filers-list" }])
+  })
+
+  it.each([["empty", ""], ["absent", undefined]])("skips an SVM whose url is %s", (_, url) => {
+    const plan = planFor({ svm: ["home"] }, { filers: filers({ svm: url }) })
+    expect(plan.svms).toEqual([])
+    expect(plan.skips).toEqual([{ svm: "svm", reason: "no url in filers-list" }])
+  })
+
+  it("reads the Secret only of SVMs that pass every other check", () => {
+    const shares = { good: '["a"]', nolist: "x", empty: "[]", unknown: '["a"]', nourl: '["a"]' }
+    expect(svmsNeedingSecrets(shares, filers({ good: "https://g", empty: "https://e", nourl: "" }))).toEqual(["good"])
+  })
+})
+
+describe("plan: shares skipped or mounted without env var", () => {
+  it("skips unsafe shares, each with a warning naming it, and mounts the rest", () => {
+    const plan = planFor({ svm: ["/abs", "a/../b", "", "ok", "a\u0001b"] })
+    expect(shareNames(plan, "svm")).toEqual(["ok"])
+    expect(plan.skips.map((skip) => skip.share)).toEqual(["/abs", "a/../b", "", "a\u0001b"])
+  })
+
+  it("mounts a share whose env suffix is empty without an env var, with a warning", () => {
+    const plan = planFor({ svm: ["ü", "home"] })
+    expect(plan.svms[0].shares.map((s) => [s.share, s.envName])).toEqual([["ü", undefined], ["home", "svm_home"]])
+    expect(plan.skips).toEqual([{ svm: "svm", share: "ü", reason: expect.stringMatching(/^mounted, but no env var/) }])
+  })
+
+  it("mounts a share whose env name collides with an earlier share's without an env var, with a warning", () => {
+    const plan = planFor({ svm: ["team-a", "team/a"] })
+    expect(plan.svms[0].shares.map((s) => [s.share, s.envName])).toEqual([["team-a", "svm_team_a"], ["team/a", undefined]])
+    expect(plan.skips).toEqual([{ svm: "svm", share: "team/a", reason: expect.stringMatching(/^mounted, but no env var/) }])
+  })
+
+  it("never lets a share's env name take the SVM's own <svm>_access, _secret or _url (fix)", () => {
+    const plan = planFor({ svm: ["access", "secret", "url", "home"] })
+    expect(plan.svms[0].shares.map((s) => s.envName)).toEqual([undefined, undefined, undefined, "svm_home"])
+    expect(plan.skips.map((skip) => skip.share)).toEqual(["access", "secret", "url"])
+  })
+
+  it("never gives two shares of different SVMs the same env name (fix)", () => {
+    // "a" + "b/c" and "a_b" + "c" both make a_b_c; "a" + "b/access" would take a_b's credentials' name.
+    const plan = planFor({ a: ["b/c", "b/access"], a_b: ["c"] })
+    const envNames = plan.svms.flatMap((svm) => [
+      `${svm.svm}_access`,
+      `${svm.svm}_secret`,
+      `${svm.svm}_url`,
+      ...svm.shares.flatMap((share) => share.envName ?? [])
+    ])
+    expect(new Set(envNames).size).toBe(envNames.length)
+    expect(plan.skips.length).toBeGreaterThanOrEqual(2)
+  })
+
+  it("plans no SVM, so no <svm>_access/_secret/_url, when every share was skipped (fix)", () => {
+    const plan = planFor({ svm: ["/abs", "../up"], other: ["home"] })
+    expect(svmNames(plan)).toEqual(["other"])
+    expect(plan.skips.map((skip) => [skip.svm, skip.share])).toEqual([["svm", "/abs"], ["svm", "../up"]])
+  })
+
+  it("mounts an SVM whose name is no valid env name, without env vars, with a warning", () => {
+    const plan = planFor({ "5svm": ["home"] })
+    expect(plan.svms.map((svm) => [svm.svm, svm.svmEnv, svm.shares[0].envName])).toEqual([["5svm", false, undefined]])
+    expect(plan.skips).toEqual([{ svm: "5svm", reason: expect.stringMatching(/^mounted/) }])
+  })
+})
+
+describe("BUCKET_HOST: the url without its scheme (fix: the original cut 8 characters)", () => {
+  it("strips https:// and http://, keeping port and path", () => {
+    expect(stripScheme("https://filer.example.test")).toBe("filer.example.test")
+    expect(stripScheme("http://filer.example.test:9000")).toBe("filer.example.test:9000")
+    expect(stripScheme("https://filer.example.test:8443/s3/")).toBe("filer.example.test:8443/s3/")
+  })
+
+  it("leaves a url without a scheme as it is", () => {
+    expect(stripScheme("filer.example.test:9000")).toBe("filer.example.test:9000")
+  })
+
+  it("is what the plan gives each SVM, while <svm>_url keeps the url as filers-list has it", () => {
+    const plan = planFor({ svm: ["home"] }, { filers: filers({ svm: "http://h.example.test:9000/p" }) })
+    expect(plan.svms[0]).toMatchObject({ url: "http://h.example.test:9000/p", bucketHost: "h.example.test:9000/p" })
+  })
+})
+
+describe("plan: credentials", () => {
+  it("carries the credentials Redacted, never as plain strings", () => {
+    const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", goodSecret]]) })
+    expect(String(plan.svms[0].access)).not.toContain("FAKE")
+    expect(JSON.stringify(plan)).not.toContain("FAKE")
+  })
+})
