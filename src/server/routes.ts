@@ -44,7 +44,8 @@ const answerReview = Effect.gen(function*() {
     Effect.result
   )
   if (body._tag === "Failure") {
-    const tooLarge = JSON.stringify(body.failure.reason).includes("BodyTooLarge")
+    const reason = body.failure.reason
+    const tooLarge = reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge"
     return tooLarge
       ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
       : problem(400, "cannot read the request body")
