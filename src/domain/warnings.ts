@@ -8,9 +8,16 @@ import type { Skip } from "./plan.ts"
 
 export const maxWarningLength = 120
 
+// JSON.stringify escapes only C0 controls: DEL, C1 controls and the line and
+// paragraph separators would reach the warning raw.
+const unescapedByJson = /[\u007f-\u009f\u2028\u2029]/g
+const escapeRest = (char: string) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+const jsonQuote = (text: string): string => JSON.stringify(text).replace(unescapedByJson, escapeRest)
+
 /** A user-supplied name, JSON-quoted (control characters escaped) and cut to `max` characters. */
 const quote = (text: string, max: number): string => {
-  const quoted = JSON.stringify(text)
+  const quoted = jsonQuote(text)
   if (quoted.length <= max) return quoted
   // Cut by code points, not UTF-16 units, so no lone surrogate is left behind.
   const points = [...quoted.slice(1, -1)]
@@ -30,7 +37,7 @@ export const formatWarning = (skip: Skip): string => {
   if (skip.share === undefined) {
     return `filers: SVM ${quote(skip.svm, room)} skipped: ${skip.reason}`.slice(0, maxWarningLength)
   }
-  const svmRoom = Math.min(JSON.stringify(skip.svm).length, Math.floor(room / 2))
+  const svmRoom = Math.min(jsonQuote(skip.svm).length, Math.floor(room / 2))
   const svm = quote(skip.svm, svmRoom)
   const share = quote(skip.share, room - svm.length)
   const text = skip.reason.startsWith("mounted")
