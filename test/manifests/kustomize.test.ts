@@ -781,8 +781,8 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 })
 
-describe("manifests/README-deploy.md", () => {
-  const readme = join(manifests, "README-deploy.md")
+describe("README.md", () => {
+  const readme = join(manifests, "..", "README.md")
 
   it("documents every setting with its environment variable and flag", () => {
     const rows = readFileSync(readme, "utf8").split("\n").filter((line) => line.startsWith("|"))
