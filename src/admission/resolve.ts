@@ -28,7 +28,7 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
   const kube = yield* KubeClient
   const clusterConfig = yield* ClusterConfig
 
-  const [sharesMap, config] = yield* Effect.all([
+  const [sharesMap, configResult] = yield* Effect.all([
     retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
       Effect.map(Option.some),
       Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
@@ -37,10 +37,14 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
     ),
     clusterConfig.current.pipe(
       Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
-      Effect.withSpan("resolve.clusterConfig")
+      Effect.withSpan("resolve.clusterConfig"),
+      Effect.result
     )
   ], { concurrency: 2 })
+  // A namespace without shares needs no configuration: its pods are admitted
+  // unchanged (SPEC rule 4) even while filers-list or the template is broken.
   if (Option.isNone(sharesMap)) return Option.none<Resolved>()
+  const config = yield* Effect.fromResult(configResult)
   const shares = sharesMap.value.data
 
   const lookups = yield* Effect.forEach(
