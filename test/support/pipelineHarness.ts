@@ -108,7 +108,7 @@ export interface UserSvm {
   /** The filers-list url; `null` leaves the SVM out of filers-list. */
   readonly url?: string | null
   /** Secret values; `null` for no Secret. Default: `fakeCredentials(svm)`. */
-  readonly credentials?: Record<string, string> | null
+  readonly credentials?: Record<string, string> | null | undefined
 }
 
 /**
@@ -200,16 +200,32 @@ export const podReview = (pod: unknown, options: ReviewOptions = {}): Pod => ({
 // ---------------------------------------------------------------------------
 // Layers and running
 
-/** The pipeline over a cluster of objects: instant Kubernetes retries, Settings over the defaults. */
-export const memoryPipeline = (objects: Iterable<RawObject>, settings: SettingsOverrides = {}): PipelineLayer =>
-  memoryAdmissionLayer(objects, { retry: KubeRetry.layerInstant }).pipe(Layer.provideMerge(Settings.layer(settings)))
+/**
+ * The pipeline over a cluster of objects: instant Kubernetes retries,
+ * Settings over the defaults. `logs` reaches the configuration watchers the
+ * layer starts as well as the admissions run with it (quiet by default).
+ */
+export const memoryPipeline = (
+  objects: Iterable<RawObject>,
+  settings: SettingsOverrides = {},
+  logs: Layer.Layer<never> = quietLogs
+): PipelineLayer =>
+  memoryAdmissionLayer(objects, { retry: KubeRetry.layerInstant }).pipe(
+    Layer.provideMerge(Settings.layer(settings)),
+    Layer.provideMerge(logs)
+  )
 
 /** The pipeline over a folder of manifests, as the `review` command builds it. */
-export const directoryPipeline = (directory: string, settings: SettingsOverrides = {}) =>
+export const directoryPipeline = (
+  directory: string,
+  settings: SettingsOverrides = {},
+  logs: Layer.Layer<never> = quietLogs
+) =>
   directoryAdmissionLayer(directory).pipe(
     Layer.provideMerge(Settings.layer(settings)),
     Layer.provide(NodeServices.layer),
-    Layer.orDie
+    Layer.orDie,
+    Layer.provideMerge(logs)
   )
 
 /** `admit`, once the injector's configuration has loaded (or failed to). */
@@ -224,7 +240,7 @@ export const answer = (input: unknown) => Effect.map(admitSettled(input), (admis
 
 /** Runs one admission against a fresh layer, as a promise: for plain `it` and property tests. */
 export const runAdmission = (layer: PipelineLayer, input: unknown): Promise<AdmissionReviewResponse> =>
-  Effect.runPromise(answer(input).pipe(Effect.provide(layer), Effect.provide(quietLogs)))
+  Effect.runPromise(answer(input).pipe(Effect.provide(layer)))
 
 // ---------------------------------------------------------------------------
 // Checking answers
