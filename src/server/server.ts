@@ -51,7 +51,13 @@ export const webhookServerLayer = Layer.unwrap(
       gracefulShutdownTimeout: settings.shutdownGrace
     })
 
-    const announce = Layer.effectDiscard(
+    // Shutting down is two steps, one after the other: `drain` (not ready,
+    // `Connection: close`, keep answering for shutdownDelay), then `app`'s own
+    // finalizer (stop accepting, give in-flight requests shutdownGrace). A
+    // scope closes in reverse order of building, so `drain` is built on top of
+    // `app`; under Layer.mergeAll both would close at once and the listener
+    // would stop accepting at SIGTERM instead of after the delay.
+    const drain = Layer.effectDiscard(
       Effect.gen(function*() {
         yield* HttpServer.HttpServer
         const address = server.address()
@@ -59,7 +65,6 @@ export const webhookServerLayer = Layer.unwrap(
           ? `https://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
           : String(address)
         yield* Effect.logInfo(`webhook listening on ${where}`)
-        // Runs before the server's own finalizers close the listener.
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             yield* readiness.beginShutdown
@@ -73,7 +78,7 @@ export const webhookServerLayer = Layer.unwrap(
         )
       })
     )
-    return Layer.mergeAll(app, announce).pipe(Layer.provideMerge(listening))
+    return drain.pipe(Layer.provideMerge(app), Layer.provideMerge(listening))
   })
 )
 
