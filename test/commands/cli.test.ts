@@ -1,13 +1,15 @@
 /**
  * The command line as a user runs it: `node src/bin.ts review|inject`, with
  * node_modules/.bin first on PATH (Node 24 runs the TypeScript directly).
- * Each test spawns real processes, so they run concurrently.
+ * The processes are all started up front, two at a time (each costs about
+ * two seconds of CPU), and the tests then check what each one did.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import {
   answer,
@@ -24,7 +26,6 @@ interface Run {
   readonly stderr: string
 }
 
-// Each run costs about two seconds of CPU (Node loads and strips the sources): at most two at a time.
 let running = 0
 const waiting: Array<() => void> = []
 const limited = async <A>(task: () => Promise<A>): Promise<A> => {
@@ -44,7 +45,12 @@ const spawnCli = (args: ReadonlyArray<string>, stdin?: string): Promise<Run> =>
   new Promise((resolve, reject) => {
     const child = spawn("node", [join(repoRoot, "src", "bin.ts"), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, PATH: `${join(repoRoot, "node_modules", ".bin")}:${process.env.PATH ?? ""}` },
+      env: {
+        ...process.env,
+        PATH: `${join(repoRoot, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+        // Node keeps the compiled sources between runs: the later processes start faster.
+        NODE_COMPILE_CACHE: join(tmpdir(), "filer-sidecar-injector-cli-test-cache")
+      },
       stdio: ["pipe", "pipe", "pipe"]
     })
     let stdout = ""
@@ -67,53 +73,72 @@ const expectOneErrorLine = (run: Run, code: number, pattern: RegExp) => {
   expect(lines[0]).toMatch(pattern)
 }
 
-describe.concurrent("filer-sidecar-injector review", () => {
+const notebookPodFile = join(repoRoot, "manifests", "examples", "notebook-pod.yaml")
+const exampleReviewText = readFileSync(exampleReviewFile, "utf8")
+
+/** Every process the tests look at, started in beforeAll. */
+const runs = {
+  fromFile: () => review(exampleReviewFile),
+  fromStdin: () => review("-", exampleReviewText),
+  notJson: () => review("-", "{not json"),
+  notReview: () => review("-", JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } })),
+  noRequest: () => review("-", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" })),
+  noUid: () =>
+    review("-", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { operation: "CREATE" } })),
+  noCluster: () => cli(["review", "--cluster", join(repoRoot, "no-such-cluster"), exampleReviewFile]),
+  inject: () => cli(["inject", "--cluster", exampleClusterDir, notebookPodFile])
+}
+const results: Partial<Record<keyof typeof runs, Run>> = {}
+const result = (name: keyof typeof runs): Run => results[name]!
+
+beforeAll(async () => {
+  await Promise.all(Object.entries(runs).map(async ([name, run]) => (results[name as keyof typeof runs] = await run())))
+}, 180_000)
+
+/** The pipeline's own answer to the example review. */
+const exampleAnswer = () =>
+  Effect.runPromise(answer(JSON.parse(exampleReviewText)).pipe(Effect.provide(directoryPipeline(exampleClusterDir))))
+
+describe("filer-sidecar-injector review", () => {
   it("prints the pipeline's answer for the example, byte-identical across runs, from a file or from - (stdin)", async () => {
-    const [first, second] = await Promise.all([review(exampleReviewFile), review("-", readFileSync(exampleReviewFile, "utf8"))])
+    const first = result("fromFile")
+    const second = result("fromStdin")
     expect(first.code).toBe(0)
     expect(first.stderr).toBe("")
-    expect(first.stdout).toBe(second.stdout)
-    const expected = await Effect.runPromise(
-      answer(JSON.parse(readFileSync(exampleReviewFile, "utf8"))).pipe(Effect.provide(directoryPipeline(exampleClusterDir)))
-    )
-    expect(JSON.parse(first.stdout)).toEqual(expected)
+    expect(second.stdout).toBe(first.stdout)
+    expect(JSON.parse(first.stdout)).toEqual(await exampleAnswer())
     // One line of JSON: exactly the bytes the webhook would send, plus a newline.
     expect(first.stdout.trimEnd().includes("\n")).toBe(false)
   })
 
-  it("exits 2 with one line when the input is not JSON", async () => {
-    expectOneErrorLine(await review("-", "{not json"), 2, /^error: body is not JSON/)
+  it("exits 2 with one line when the input is not JSON", () => {
+    expectOneErrorLine(result("notJson"), 2, /^error: body is not JSON/)
   })
 
-  it("exits 2 with one line naming kind when the input is not an AdmissionReview", async () => {
-    const input = JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } })
-    expectOneErrorLine(await review("-", input), 2, /^error: not an AdmissionReview v1: (kind|apiVersion): /)
+  it("exits 2 with one line naming kind when the input is not an AdmissionReview", () => {
+    expectOneErrorLine(result("notReview"), 2, /^error: not an AdmissionReview v1: (kind|apiVersion): /)
   })
 
-  it("exits 2 with one line naming request when there is none", async () => {
-    const input = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" })
-    expectOneErrorLine(await review("-", input), 2, /^error: not an AdmissionReview v1: request: /)
+  it("exits 2 with one line naming request when there is none", () => {
+    expectOneErrorLine(result("noRequest"), 2, /^error: not an AdmissionReview v1: request: /)
   })
 
-  it("exits 2 with one line naming request.uid when it is missing", async () => {
-    const input = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { operation: "CREATE" } })
-    expectOneErrorLine(await review("-", input), 2, /^error: not an AdmissionReview v1: request\.uid: /)
+  it("exits 2 with one line naming request.uid when it is missing", () => {
+    expectOneErrorLine(result("noUid"), 2, /^error: not an AdmissionReview v1: request\.uid: /)
   })
 
-  it("exits 1 with one line when the cluster folder does not exist", async () => {
-    const run = await cli(["review", "--cluster", join(repoRoot, "no-such-cluster"), exampleReviewFile])
-    expectOneErrorLine(run, 1, /^error: cluster folder: .*no-such-cluster.*cannot read/)
+  it("exits 1 with one line when the cluster folder does not exist", () => {
+    expectOneErrorLine(result("noCluster"), 1, /^error: cluster folder: .*no-such-cluster.*cannot read/)
   })
 })
 
-describe.concurrent("filer-sidecar-injector inject", () => {
+describe("filer-sidecar-injector inject", () => {
   it("prints the mutated pod as YAML, warnings on stderr", async () => {
-    const run = await cli(["inject", "--cluster", exampleClusterDir, join(repoRoot, "manifests", "examples", "notebook-pod.yaml")])
+    const run = result("inject")
     expect(run.code).toBe(0)
     expect(run.stderr).toBe(`Warning: filers: SVM "fld6filersvm" skipped: Secret fld6filersvm-conn-secret not found\n`)
     // The same pod as the example review's answer applied to the example pod.
-    const reviewJson = JSON.parse(readFileSync(exampleReviewFile, "utf8"))
-    const expected = await Effect.runPromise(answer(reviewJson).pipe(Effect.provide(directoryPipeline(exampleClusterDir))))
-    expect(parse(run.stdout)).toEqual(mutatedPod(reviewJson, expected.response))
+    const reviewJson = JSON.parse(exampleReviewText)
+    expect(parse(run.stdout)).toEqual(mutatedPod(reviewJson, (await exampleAnswer()).response))
   })
 })
