@@ -76,7 +76,16 @@ export const parseSidecarTemplate = (
     return problem(`${field}.volumes[${csiIndex}].csi.volumeAttributes.fdPassingSocketName is missing`)
   }
   const fdPassingVolumeName = shape.volumes[fdIndex].name
-  const fdMount = (shape.containers[0].volumeMounts ?? []).find((mount) => mount.name === fdPassingVolumeName)
+  const csiVolumeName = shape.volumes[csiIndex].name
+  const mounts = shape.containers[0].volumeMounts ?? []
+  // Only the two volumes are copied into the pod: a mount of any other would name a volume that does not exist.
+  const stray = mounts.findIndex((mount) => mount.name !== fdPassingVolumeName && mount.name !== csiVolumeName)
+  if (stray >= 0) {
+    return problem(
+      `${field}.containers[0].volumeMounts[${stray}] mounts "${mounts[stray].name}", which is neither the emptyDir nor the csi volume`
+    )
+  }
+  const fdMount = mounts.find((mount) => mount.name === fdPassingVolumeName)
   if (fdMount === undefined || fdMount.mountPath === "") {
     return problem(`${field}.containers[0].volumeMounts needs a mount of volume "${fdPassingVolumeName}"`)
   }
@@ -85,7 +94,7 @@ export const parseSidecarTemplate = (
     fdPassingVolume: template.volumes[fdIndex],
     csiVolume: template.volumes[csiIndex],
     fdPassingVolumeName,
-    csiVolumeName: shape.volumes[csiIndex].name,
+    csiVolumeName,
     fdPassingMountPath: fdMount.mountPath,
     fdPassingSocketName
   })

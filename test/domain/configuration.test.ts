@@ -79,6 +79,14 @@ describe("sidecar template (ConfigMap filer-sidecar-injector-json)", () => {
       /\.containers\[0\]\.volumeMounts needs a mount of volume "fuse-fd-passing-x"/
     )
   })
+
+  it("names the mount when the container mounts a volume the template does not define", () => {
+    const template = exampleTemplate()
+    const mounts = [...template.containers[0].volumeMounts, { name: "scratch", mountPath: "/scratch" }]
+    expect(templateError({ ...template, containers: [{ ...template.containers[0], volumeMounts: mounts }] })).toMatch(
+      /\.containers\[0\]\.volumeMounts\[1\] mounts "scratch", which is neither the emptyDir nor the csi volume/
+    )
+  })
 })
 
 describe("filers list (ConfigMap filers-list)", () => {
