@@ -33,21 +33,42 @@ export class KubeRetry extends Context.Service<KubeRetry, KubeRetryPolicy>()(
   })
 }
 
-/** Runs `call`, retrying `KubeTransient` failures while attempts remain and the next try starts before `deadline` (epoch ms). */
+/**
+ * Retries end this long before the deadline, so that the last error, not the
+ * admission's own budget timeout (which knows nothing of what failed), ends
+ * the admission: the denial then names the object and the failure.
+ */
+const deadlineGuardMillis = 50
+
+/**
+ * Runs `call`, retrying `KubeTransient` failures while attempts remain and the
+ * next try starts before `deadline` (epoch ms). A retry still running at the
+ * deadline is cut, and the last error is returned: a retry that started in
+ * time but hangs must not leave the admission to the budget's timeout.
+ */
 export const retryWithinDeadline = <A>(
   call: Effect.Effect<A, KubeError>,
   deadline: number
 ): Effect.Effect<A, KubeError, KubeRetry> =>
   Effect.gen(function*() {
     const policy = yield* KubeRetry
+    const cutoff = deadline - deadlineGuardMillis
+    let previous: KubeError | undefined
     for (let attempt = 1;; attempt++) {
-      const result = yield* Effect.result(call)
+      const lastError = previous
+      const result = yield* Effect.result(
+        lastError === undefined ? call : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          call.pipe(
+            Effect.timeoutOrElse({ duration: Duration.millis(Math.max(0, cutoff - now)), orElse: () => Effect.fail(lastError) })
+          ))
+      )
       if (result._tag === "Success") return result.success
       const error = result.failure
       if (error._tag !== "KubeTransient" || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
       const wait = yield* policy.delay(attempt, error.retryAfterMillis)
       const now = yield* Clock.currentTimeMillis
-      if (now + Duration.toMillis(wait) >= deadline) return yield* Effect.fail(error)
+      if (now + Duration.toMillis(wait) >= cutoff) return yield* Effect.fail(error)
+      previous = error
       yield* Effect.sleep(wait)
     }
   })
