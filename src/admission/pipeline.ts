@@ -28,6 +28,7 @@ import { Pod, podDisplayName } from "../domain/pod.ts"
 import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
 import { formatWarning } from "../domain/warnings.ts"
+import { annotateAdmissionSpan } from "../observability/Admission.ts"
 import { Settings } from "../settings.ts"
 import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
 import { resolve } from "./resolve.ts"
@@ -205,6 +206,6 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
     patch.length === 0 ? allow(uid, warnings) : allowWithPatch(uid, base64Json(patch), warnings)
   ).pipe(Effect.withSpan("encode"))
   return answer(response, outcome)
-})
+}, annotateAdmissionSpan)
 
 export type AdmitEffect = Effect.Effect<Admission, AdmissionDecodeError, AdmissionServices>

@@ -11,6 +11,7 @@ import { KubeClient } from "../cluster/KubeClient.ts"
 import { retryWithinDeadline } from "../cluster/KubeRetry.ts"
 import { secretNameFor } from "../domain/names.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
+import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Kube.ts"
 import { InfrastructureFailure } from "./errors.ts"
 
 export const existingSharesName = "existing-shares"
@@ -30,12 +31,14 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
 
   const [sharesMap, configResult] = yield* Effect.all([
     retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
+      annotateKubeOutcome,
       Effect.map(Option.some),
       Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
       Effect.mapError(infrastructure),
       Effect.withSpan("resolve.shares", { attributes: { namespace } })
     ),
     clusterConfig.current.pipe(
+      annotateConfigOutcome,
       Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
       Effect.withSpan("resolve.clusterConfig"),
       Effect.result
@@ -51,6 +54,7 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
     svmsNeedingSecrets(shares, config.filers),
     (svm) =>
       retryWithinDeadline(kube.getSecret(namespace, secretNameFor(svm)), deadline).pipe(
+        annotateKubeOutcome,
         Effect.map((secret): SecretLookup => ({
           _tag: "Found",
           access: secret.data[secretKeys.access],

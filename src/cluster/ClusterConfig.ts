@@ -11,6 +11,7 @@ import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Stream
 import { ConfigurationError } from "../domain/configurationError.ts"
 import { type Filers, filersListName, parseFilers } from "../domain/filers.ts"
 import { parseSidecarTemplate, type SidecarTemplate, sidecarTemplateName } from "../domain/template.ts"
+import { recordConfigReload } from "../observability/Metrics.ts"
 import { Settings } from "../settings.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { ConfigMap } from "./objects.ts"
@@ -57,7 +58,9 @@ const watchSlot = <A>(
   options: WatchOptions
 ) => {
   const object = `ConfigMap ${namespace}/${name}`
-  const observe = options.onReload ?? (() => Effect.void)
+  // Counted always (config_reloads_total, observability/Metrics.ts), then handed to the caller's observer.
+  const observe: ReloadObserver = (what, result) =>
+    Effect.andThen(recordConfigReload(what, result), options.onReload?.(what, result) ?? Effect.void)
   const initial = Duration.fromInputUnsafe(options.initialBackoff ?? "200 millis")
   const max = Duration.fromInputUnsafe(options.maxBackoff ?? "30 seconds")
 

@@ -8,6 +8,7 @@
  * owns the request budget, see `KubeRetry`).
  */
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { observeKubeClient } from "../observability/Kube.ts"
 import { KubeConflict, type KubeError, KubeNotFound, type Resource } from "./errors.ts"
 import { MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
@@ -63,7 +64,8 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
           onSome: Effect.succeed
         })
 
-      return KubeClient.of({
+      // Every call gets a span and metrics (observability/Kube.ts).
+      return KubeClient.of(observeKubeClient({
         getConfigMap: (namespace, name) =>
           call("configmaps", "get", namespace, name, () =>
             found("configmaps", namespace, name).pipe(Effect.map(toConfigMap))),
@@ -129,7 +131,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
               )
             ))
         }
-      })
+      }))
     })
   )
 }

@@ -24,6 +24,7 @@ import * as fs from "node:fs"
 import { STATUS_CODES } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { observeKubeClient } from "../observability/Kube.ts"
 import { Settings } from "../settings.ts"
 import {
   KubeConflict,
@@ -500,7 +501,8 @@ export const layerFromKubeConfig = (
           })
         )
 
-      return KubeClient.of({
+      // Every call gets a span and metrics (observability/Kube.ts).
+      return KubeClient.of(observeKubeClient({
         getConfigMap: (namespace, name) => {
           const call: Call = { resource: "configmaps", verb: "get", namespace, objectName: name }
           return requestObject(call, "GET", coreObjectsPath(namespace, "configmaps", name), { kind: "ConfigMap" }).pipe(
@@ -582,7 +584,7 @@ export const layerFromKubeConfig = (
           return requestObject(call, "PUT", webhookPath(name), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)
         }
-      })
+      }))
     })
   )
 

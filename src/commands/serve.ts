@@ -3,7 +3,9 @@
  * credentials, else the kubeconfig), or with `--cluster DIR` against a
  * cluster held in memory. TLS from `--tls-cert/--tls-key` files (reloaded on
  * rotation) or self-signed at start; with `--register-webhook NAME` the CA
- * goes into that MutatingWebhookConfiguration's caBundle.
+ * goes into that MutatingWebhookConfiguration's caBundle. Metrics on
+ * `GET /metrics`; traces exported by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
+ * is set (observability/Tracing.ts).
  */
 import { NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, Option, References } from "effect"
@@ -24,6 +26,7 @@ import type { KubeConfigError } from "../cluster/KubeClientLive.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
+import { tracingLayerFromEnv } from "../observability/Tracing.ts"
 import { Settings } from "../settings.ts"
 import { failWith } from "./exit.ts"
 import { injectorNamespaceFlag, settingSources } from "./flags.ts"
@@ -155,6 +158,8 @@ export const serveCommand = Command.make(
       return yield* Effect.never
     }).pipe(
       Effect.provide(server),
+      // Outside the server: every request span goes to the tracer, and the last ones are flushed after it stops.
+      Effect.provide(tracingLayerFromEnv()),
       Effect.provide(logs),
       Effect.provide(settings),
       Effect.provide(NodeServices.layer),

@@ -3,6 +3,7 @@
  *   POST /inject   AdmissionReview in, AdmissionReview out (the original's path)
  *   GET  /healthz  alive
  *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
+ *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
  * Bad input gets the status SPEC.md lists and a JSON body naming the problem:
  * 400 (not JSON, not an AdmissionReview, no uid), 404, 405, 413, 415.
  */
@@ -10,6 +11,9 @@ import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { admit, type AdmissionServices, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
+import { observeAdmission } from "../observability/Admission.ts"
+import { countResponses, logRejectedReview, metricsPath, metricsResponse } from "../observability/Http.ts"
+import { initializeMetrics, recordReady } from "../observability/Metrics.ts"
 import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
 
@@ -51,11 +55,11 @@ const answerReview = Effect.gen(function*() {
       : problem(400, "cannot read the request body")
   }
   return yield* parseJson(body.success).pipe(
-    Effect.flatMap(admit),
+    Effect.flatMap((input) => observeAdmission(input, admit(input))),
     Effect.map(({ review }) =>
       HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
     ),
-    Effect.catchTag("AdmissionDecodeError", (error) => Effect.succeed(problem(400, error.message)))
+    Effect.catchTag("AdmissionDecodeError", (error) => Effect.as(logRejectedReview(error), problem(400, error.message)))
   )
 })
 
@@ -65,29 +69,46 @@ const healthz = Effect.gen(function*() {
   return HttpServerResponse.text("ok\n")
 })
 
-const readyz = (tlsReady: Effect.Effect<boolean>) =>
+/** Why this replica should get no admissions now, or undefined when it is ready. */
+const notReadyReason = (tlsReady: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
     const readiness = yield* Readiness
     const config = yield* ClusterConfig
-    const reason = (yield* readiness.shuttingDown)
+    return (yield* readiness.shuttingDown)
       ? "shutting down"
       : !(yield* config.ready)
       ? "cluster configuration (filers-list, sidecar template) not loaded"
       : !(yield* tlsReady)
       ? "TLS material not loaded"
       : undefined
+  })
+
+const readyz = (tlsReady: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
+    const reason = yield* notReadyReason(tlsReady)
+    yield* recordReady(reason === undefined)
     return reason === undefined ? HttpServerResponse.text("ok\n") : HttpServerResponse.text(`not ready: ${reason}\n`, { status: 503 })
+  })
+
+/** Answers whether ready or not: a replica that is not ready is the one worth looking at. */
+const metrics = (tlsReady: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
+    return yield* metricsResponse(Effect.map(notReadyReason(tlsReady), (reason) => reason === undefined))
   })
 
 /** The routes, as a layer for HttpRouter.serve. `tlsReady` comes from the TLS layer in use. */
 export const routes = (tlsReady: Effect.Effect<boolean>) =>
   Layer.mergeAll(
-    HttpRouter.add("*", injectPath, answerReview),
-    HttpRouter.add("*", "/healthz", healthz),
-    HttpRouter.add("*", "/readyz", readyz(tlsReady)),
-    HttpRouter.add("*", "*", problem(404, "not found; the webhook answers POST /inject"))
+    HttpRouter.add("*", injectPath, countResponses(answerReview)),
+    HttpRouter.add("*", "/healthz", countResponses(healthz)),
+    HttpRouter.add("*", "/readyz", countResponses(readyz(tlsReady))),
+    HttpRouter.add("*", metricsPath, countResponses(metrics(tlsReady))),
+    HttpRouter.add("*", "*", countResponses(Effect.sync(() => problem(404, "not found; the webhook answers POST /inject")))),
+    Layer.effectDiscard(initializeMetrics)
   )
 
 export type RouteServices = AdmissionServices | Readiness

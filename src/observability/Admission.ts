@@ -1,0 +1,103 @@
+/**
+ * One admission, observed:
+ * - `annotateAdmissionSpan`: the outcome as attributes of the `admission`
+ *   span (applied inside `admit`, so every caller's traces have them);
+ * - `observeAdmission`: the server's per-admission log line and metrics
+ *   (applied by the webhook route only: the offline commands print data on
+ *   stdout and keep their stderr as it was).
+ *
+ * Nothing here reads the pod or the Secrets: only the `Outcome`, whose
+ * fields are names, counts and reasons.
+ */
+import { Cause, Clock, Effect } from "effect"
+import type { Admission, Outcome } from "../admission/pipeline.ts"
+import { filerSkipReason, recordAdmission } from "./Metrics.ts"
+
+/** The outcome as span attributes (`admission.*`). */
+export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => ({
+  "admission.decision": outcome.decision,
+  "admission.reason": outcome.reason,
+  "admission.svms": outcome.svms,
+  "admission.shares_mounted": outcome.sharesMounted,
+  "admission.shares_skipped": outcome.skipped.length,
+  "admission.skip_reasons": [...new Set(outcome.skipped.map(filerSkipReason))].sort(),
+  "admission.warnings": outcome.warnings,
+  ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
+})
+
+/** For `Effect.fn("admission")(body, annotateAdmissionSpan)`: runs inside the span. */
+export const annotateAdmissionSpan = <E, R>(self: Effect.Effect<Admission, E, R>): Effect.Effect<Admission, E, R> =>
+  Effect.tap(self, ({ outcome }) => Effect.annotateCurrentSpan(outcomeAttributes(outcome)))
+
+const warnDecisions: ReadonlySet<Outcome["decision"]> = new Set(["denied", "admitted-without-filers", "invalid-pod"])
+
+/** The annotations of the per-admission log line. */
+export const outcomeAnnotations = (uid: string, outcome: Outcome, durationMs: number): Record<string, unknown> => ({
+  uid,
+  namespace: outcome.namespace,
+  pod: outcome.pod,
+  decision: outcome.decision,
+  // A failure's reason is its error.message, below.
+  ...(outcome.reason === "" || outcome.failure !== undefined ? {} : { reason: outcome.reason }),
+  svms: outcome.svms,
+  sharesMounted: outcome.sharesMounted,
+  skipped: outcome.skipped,
+  warnings: outcome.warnings,
+  durationMs: Math.round(durationMs * 1000) / 1000,
+  ...(outcome.failure === undefined ? {} : { "error.tag": outcome.failure, "error.message": outcome.reason })
+})
+
+const logOutcome = (uid: string, outcome: Outcome, durationMs: number) => {
+  const message = `admission ${outcome.decision}`
+  const log = warnDecisions.has(outcome.decision) ? Effect.logWarning(message) : Effect.logInfo(message)
+  return log.pipe(Effect.annotateLogs(outcomeAnnotations(uid, outcome, durationMs)))
+}
+
+/** What a defect is, in two words: its name and message, never a stack. */
+const defectAnnotations = (cause: Cause.Cause<unknown>): Record<string, string> => {
+  const defect = Cause.squash(cause)
+  return defect instanceof Error
+    ? { "error.tag": defect.name, "error.message": defect.message.slice(0, 200) }
+    : { "error.tag": "Defect", "error.message": "a value that is not an Error" }
+}
+
+/** `request.uid` of a parsed body, when it is a string: known before the review is decoded. */
+const uidOf = (input: unknown): string | undefined => {
+  if (typeof input !== "object" || input === null || !("request" in input)) return undefined
+  const request = input.request
+  if (typeof request !== "object" || request === null || !("uid" in request)) return undefined
+  return typeof request.uid === "string" ? request.uid.slice(0, 128) : undefined
+}
+
+/**
+ * The webhook's admission of `input`, logged (one line, at info, or warn when
+ * the pod is denied or admitted without its filers) and counted. Every line
+ * logged meanwhile carries the request's uid. A defect (a bug) is logged
+ * with its name and message, then goes on to become an HTTP 500.
+ */
+export const observeAdmission = <E, R>(
+  input: unknown,
+  admission: Effect.Effect<Admission, E, R>
+): Effect.Effect<Admission, E, R> => {
+  const uid = uidOf(input)
+  return Effect.flatMap(Clock.currentTimeNanos, (start) =>
+    admission.pipe(
+      Effect.tap(({ outcome, review }) =>
+        Effect.flatMap(Clock.currentTimeNanos, (end) => {
+          const seconds = Number(end - start) / 1e9
+          return Effect.andThen(
+            recordAdmission(outcome, seconds),
+            logOutcome(review.response.uid, outcome, seconds * 1000)
+          )
+        })
+      ),
+      Effect.tapCause((cause) =>
+        Cause.hasDies(cause)
+          ? Effect.logError("admission failed: a bug in the injector; answering 500").pipe(
+            Effect.annotateLogs(defectAnnotations(cause))
+          )
+          : Effect.void
+      ),
+      uid === undefined ? (self) => self : Effect.annotateLogs({ uid })
+    ))
+}

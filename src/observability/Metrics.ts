@@ -1,0 +1,322 @@
+/**
+ * The injector's metrics, served on `GET /metrics` in the Prometheus text
+ * format (effect's `PrometheusMetrics` over effect's `Metric` registry).
+ *
+ * Every label takes its value from a small fixed set: free-text reasons and
+ * error tags are mapped to an enum here, and no name that comes from a user
+ * (namespace, pod, SVM, share, Secret) ever becomes a label.
+ */
+import { Cause, Effect, Exit, Metric } from "effect"
+import type { Outcome } from "../admission/pipeline.ts"
+
+export const metricPrefix = "filer_sidecar_injector"
+
+// Seconds: most admissions answer in a few ms; the budget is 7 s by default.
+const latencyBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+// -----------------------------------------------------------------------------
+// Label values
+
+export const decisions = ["injected", "skipped", "denied", "admitted-without-filers", "invalid-pod"] as const
+export type DecisionLabel = (typeof decisions)[number]
+
+/** Why a pod was admitted unchanged. */
+export const podSkipReasons = [
+  "not_pod",
+  "subresource",
+  "not_create",
+  "no_notebook_label",
+  "opted_out",
+  "no_namespace",
+  "no_notebook_container",
+  "no_existing_shares",
+  "nothing_to_mount",
+  "already_injected",
+  "other"
+] as const
+export type PodSkipReason = (typeof podSkipReasons)[number]
+
+/** Why an SVM or a share was skipped (or mounted without its env var). */
+export const filerSkipReasons = [
+  "invalid_svm_name",
+  "invalid_share_list",
+  "svm_not_in_filers_list",
+  "invalid_filer_url",
+  "invalid_secret_name",
+  "secret_missing",
+  "secret_incomplete",
+  "unsafe_share_path",
+  "duplicate_mount_path",
+  "mounted_without_env",
+  "other"
+] as const
+export type FilerSkipReason = (typeof filerSkipReasons)[number]
+
+/** What an infrastructure failure was. */
+export const failureCauses = [
+  "transient",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "request_failed",
+  "timeout",
+  "configuration",
+  "other"
+] as const
+export type FailureCause = (typeof failureCauses)[number]
+
+/** How one Kubernetes API call ended. */
+export const kubeOutcomes = [
+  "ok",
+  "not_found",
+  "forbidden",
+  "transient",
+  "conflict",
+  "request_failed",
+  "interrupted",
+  "error"
+] as const
+export type KubeOutcome = (typeof kubeOutcomes)[number]
+
+export const configObjects = ["filers-list", "filer-sidecar-injector-json", "other"] as const
+export type ConfigObjectLabel = (typeof configObjects)[number]
+export const reloadResults = ["loaded", "invalid", "missing", "watch-error"] as const
+export type ReloadResultLabel = (typeof reloadResults)[number]
+
+export const httpRoutes = ["/inject", "/healthz", "/readyz", "/metrics", "other"] as const
+export type HttpRouteLabel = (typeof httpRoutes)[number]
+
+/** The reason `decide` (or `admit`) gives for leaving a pod alone, as a label. */
+export const podSkipReason = (reason: string): PodSkipReason => {
+  if (reason === "not a core/v1 Pod") return "not_pod"
+  if (/ subresource$/.test(reason)) return "subresource"
+  if (/^operation .*, not CREATE$/.test(reason)) return "not_create"
+  if (/^no \S+ label$/.test(reason)) return "no_notebook_label"
+  if (reason.startsWith("annotation ")) return "opted_out"
+  if (reason === "no namespace in the request") return "no_namespace"
+  if (reason.startsWith("no container with env ")) return "no_notebook_container"
+  if (reason.startsWith("no existing-shares ")) return "no_existing_shares"
+  if (reason === "no share could be mounted") return "nothing_to_mount"
+  if (reason === "already injected") return "already_injected"
+  return "other"
+}
+
+/** The reason `plan` gives for skipping an SVM or a share, as a label. */
+export const filerSkipReason = (reason: string): FilerSkipReason => {
+  if (reason.startsWith("mounted, but")) return "mounted_without_env"
+  if (reason === "not a valid SVM name") return "invalid_svm_name"
+  if (reason.startsWith("share list ")) return "invalid_share_list"
+  if (reason === "not in filers-list") return "svm_not_in_filers_list"
+  if (reason === "no url in filers-list" || reason.startsWith("url in filers-list ")) return "invalid_filer_url"
+  if (reason === "its Secret name would not be valid") return "invalid_secret_name"
+  if (/^Secret \S+ not found$/.test(reason)) return "secret_missing"
+  if (/^Secret \S+ has no /.test(reason)) return "secret_incomplete"
+  if (reason === "same mount path as an earlier share") return "duplicate_mount_path"
+  if (/share path/.test(reason)) return "unsafe_share_path"
+  return "other"
+}
+
+/** The tag of an infrastructure failure (`Outcome.failure`), as a label. */
+export const failureCause = (tag: string | undefined): FailureCause => {
+  switch (tag) {
+    case "KubeTransient":
+      return "transient"
+    case "KubeForbidden":
+      return "forbidden"
+    case "KubeNotFound":
+      return "not_found"
+    case "KubeConflict":
+      return "conflict"
+    case "KubeRequestFailed":
+      return "request_failed"
+    case "Timeout":
+      return "timeout"
+    case "ConfigurationError":
+      return "configuration"
+    default:
+      return "other"
+  }
+}
+
+/** How a Kubernetes call ended, from its exit. */
+export const kubeOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): KubeOutcome => {
+  if (Exit.isSuccess(exit)) return "ok"
+  const error = Cause.findErrorOption(exit.cause)
+  if (error._tag === "Some") {
+    switch (error.value._tag) {
+      case "KubeNotFound":
+        return "not_found"
+      case "KubeForbidden":
+        return "forbidden"
+      case "KubeTransient":
+        return "transient"
+      case "KubeConflict":
+        return "conflict"
+      case "KubeRequestFailed":
+        return "request_failed"
+      default:
+        return "error"
+    }
+  }
+  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "error"
+}
+
+/** `ConfigMap das/filers-list` (as ClusterConfig names it) → `filers-list`. */
+export const configObject = (object: string): ConfigObjectLabel => {
+  const name = object.slice(object.lastIndexOf("/") + 1)
+  return name === "filers-list" || name === "filer-sidecar-injector-json" ? name : "other"
+}
+
+/** A request path (query string included or not) → the route it is counted under. */
+export const httpRoute = (url: string): HttpRouteLabel => {
+  const path = url.split("?")[0]
+  switch (path) {
+    case "/inject":
+    case "/healthz":
+    case "/readyz":
+    case "/metrics":
+      return path
+    default:
+      return "other"
+  }
+}
+
+// -----------------------------------------------------------------------------
+// The metrics
+
+const name = (suffix: string) => `${metricPrefix}_${suffix}`
+
+export const admissions = Metric.counter(name("admissions_total"), {
+  description: "AdmissionReviews answered, by decision",
+  incremental: true
+})
+export const admissionDuration = Metric.histogram(name("admission_duration_seconds"), {
+  description: "Time to answer one AdmissionReview, from the parsed body to the answer",
+  boundaries: latencyBoundaries
+})
+export const sidecarsInjected = Metric.counter(name("sidecars_injected_total"), {
+  description: "goofys sidecars injected (one per share mounted)",
+  incremental: true
+})
+export const podSkips = Metric.counter(name("pod_skips_total"), {
+  description: "Pods admitted unchanged, by reason",
+  incremental: true
+})
+export const filerSkips = Metric.counter(name("filer_skips_total"), {
+  description: "SVMs and shares skipped (or mounted without their env var) with a warning, by reason",
+  incremental: true
+})
+export const infrastructureFailures = Metric.counter(name("infrastructure_failures_total"), {
+  description: "Admissions whose filers could not be looked up (then denied, or admitted without filers), by cause",
+  incremental: true
+})
+export const kubeRequests = Metric.counter(name("kube_requests_total"), {
+  description: "Kubernetes API calls, by resource, verb and outcome",
+  incremental: true
+})
+export const kubeRequestDuration = Metric.histogram(name("kube_request_duration_seconds"), {
+  description: "Duration of Kubernetes API calls (watches excluded), by resource and verb",
+  boundaries: latencyBoundaries
+})
+export const configReloads = Metric.counter(name("config_reloads_total"), {
+  description: "Reload attempts of the injector's configuration ConfigMaps, by object and result",
+  incremental: true
+})
+export const configCurrent = Metric.gauge(name("config_current"), {
+  description: "1 when the latest version of the configuration object is in use, 0 while it is missing or invalid " +
+    "(the last good version, if any, is still served)"
+})
+export const ready = Metric.gauge(name("ready"), {
+  description: "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
+})
+export const httpRequests = Metric.counter(name("http_requests_total"), {
+  description: "HTTP requests answered, by route and status code",
+  incremental: true
+})
+
+// One labelled metric per label combination, made once.
+const labelled = <M extends Metric.Metric<any, any>>(metric: M) => {
+  const cache = new Map<string, M>()
+  return (attributes: Readonly<Record<string, string>>): M => {
+    const key = JSON.stringify(attributes)
+    let found = cache.get(key)
+    if (found === undefined) {
+      found = Metric.withAttributes(metric, attributes) as M
+      cache.set(key, found)
+    }
+    return found
+  }
+}
+
+const admissionsBy = labelled(admissions)
+const podSkipsBy = labelled(podSkips)
+const filerSkipsBy = labelled(filerSkips)
+const failuresBy = labelled(infrastructureFailures)
+const kubeRequestsBy = labelled(kubeRequests)
+const kubeDurationBy = labelled(kubeRequestDuration)
+const configReloadsBy = labelled(configReloads)
+const configCurrentBy = labelled(configCurrent)
+const httpRequestsBy = labelled(httpRequests)
+
+// -----------------------------------------------------------------------------
+// Recording
+
+/** Counts one answered admission. */
+export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const updates: Array<Effect.Effect<void>> = [
+      Metric.update(admissionsBy({ decision: outcome.decision }), 1),
+      Metric.update(admissionDuration, seconds)
+    ]
+    if (outcome.sharesMounted > 0 && outcome.decision === "injected") {
+      updates.push(Metric.update(sidecarsInjected, outcome.sharesMounted))
+    }
+    if (outcome.decision === "skipped") {
+      updates.push(Metric.update(podSkipsBy({ reason: podSkipReason(outcome.reason) }), 1))
+    }
+    if (outcome.failure !== undefined) {
+      updates.push(Metric.update(failuresBy({ cause: failureCause(outcome.failure) }), 1))
+    }
+    for (const reason of outcome.skipped) {
+      updates.push(Metric.update(filerSkipsBy({ reason: filerSkipReason(reason) }), 1))
+    }
+    return Effect.all(updates, { discard: true })
+  })
+
+export const recordKubeCall = (
+  call: { readonly resource: string; readonly verb: string },
+  outcome: KubeOutcome,
+  seconds: number | undefined
+): Effect.Effect<void> =>
+  Effect.all([
+    Metric.update(kubeRequestsBy({ resource: call.resource, verb: call.verb, outcome }), 1),
+    seconds === undefined
+      ? Effect.void
+      : Metric.update(kubeDurationBy({ resource: call.resource, verb: call.verb }), seconds)
+  ], { discard: true })
+
+/** For `ClusterConfig`'s reload observer: `object` as it names it (`ConfigMap das/filers-list`). */
+export const recordConfigReload = (object: string, result: ReloadResultLabel): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const label = configObject(object)
+    const current = result === "loaded" ? 1 : result === "watch-error" ? undefined : 0
+    return Effect.all([
+      Metric.update(configReloadsBy({ object: label, result }), 1),
+      current === undefined ? Effect.void : Metric.update(configCurrentBy({ object: label }), current)
+    ], { discard: true })
+  })
+
+export const recordReady = (isReady: boolean): Effect.Effect<void> => Metric.update(ready, isReady ? 1 : 0)
+
+export const recordHttpRequest = (url: string, status: number): Effect.Effect<void> =>
+  Metric.update(httpRequestsBy({ route: httpRoute(url), code: String(status) }), 1)
+
+/**
+ * Every admission decision at 0 and readiness at 0, so the series exist (and
+ * `rate()` works) before the first admission. Call once at start.
+ */
+export const initializeMetrics: Effect.Effect<void> = Effect.all([
+  ...decisions.map((decision) => Metric.update(admissionsBy({ decision }), 0)),
+  Metric.update(sidecarsInjected, 0),
+  recordReady(false)
+], { discard: true })
