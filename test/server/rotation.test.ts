@@ -70,6 +70,10 @@ describe("serve --tls-cert/--tls-key picks up rotated files without a restart", 
       )
       expect(serve.child.exitCode).toBe(null)
 
+      // So does a client that sends the Service's name (SNI), as the kube-apiserver does.
+      const withSni = await request({ port: serve.port, ca, path: "/healthz", servername: "filer-sidecar-injector.das.svc" })
+      expect(withSni.fingerprint256).toBe(next.fingerprint256)
+
       // The kept-alive connection still works: same socket, the certificate it was opened with.
       const after = await postReview({ port: serve.port, ca, agent, review: exampleReview() })
       expect(after.status).toBe(200)

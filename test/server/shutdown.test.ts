@@ -34,7 +34,8 @@ import {
   writeServingPair
 } from "../support/serverHarness.ts"
 
-const shutdownDelayMillis = 300
+/** Long enough for a /readyz on a new connection to get through while 32 requests are in flight on two busy cores. */
+const shutdownDelayMillis = 1000
 
 const reviewBody = (uid: string) => {
   const review = exampleReview()
@@ -198,9 +199,9 @@ describe("serve shuts down gracefully on SIGTERM", () => {
     await sleep(100)
     const sigtermAt = Date.now()
     serve.child.kill("SIGTERM")
-    const exit = await Promise.race([serve.exited, sleep(graceMillis + 3000).then(() => "still running" as const)])
+    const exit = await Promise.race([serve.exited, sleep(graceMillis + 5000).then(() => "still running" as const)])
     expect(exit).toEqual({ code: 0, signal: null })
-    expect(Date.now() - sigtermAt).toBeLessThan(100 + graceMillis + 2000)
+    expect(Date.now() - sigtermAt).toBeLessThan(100 + graceMillis + 4000)
     // Its connection was cut: the client sees it end, not hang.
     expect(await stalled).toMatch(/ECONNRESET|socket hang up|error/)
   })
@@ -210,6 +211,6 @@ describe("serve shuts down gracefully on SIGTERM", () => {
     const sigtermAt = Date.now()
     serve.child.kill("SIGTERM")
     expect(await serve.exited).toEqual({ code: 0, signal: null })
-    expect(Date.now() - sigtermAt).toBeLessThan(2000)
+    expect(Date.now() - sigtermAt).toBeLessThan(3000)
   })
 })

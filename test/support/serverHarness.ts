@@ -101,6 +101,8 @@ export interface RequestOptions {
   /** Send the body with Transfer-Encoding: chunked, no Content-Length. */
   readonly chunked?: boolean
   readonly agent?: https.Agent
+  /** The TLS server name (SNI) to send, as the kube-apiserver sends the Service's DNS name. None by default. */
+  readonly servername?: string
   /** Gives up (rejects) after this long. Default 10 s. */
   readonly timeoutMillis?: number
 }
@@ -128,6 +130,7 @@ export const request = (options: RequestOptions): Promise<Reply> =>
       headers,
       ca: typeof options.ca === "string" ? options.ca : [...options.ca],
       agent: options.agent ?? false,
+      ...(options.servername === undefined ? {} : { servername: options.servername }),
       timeout: options.timeoutMillis ?? 10_000
     })
     req.on("socket", (socket) => {
