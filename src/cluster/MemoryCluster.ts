@@ -128,8 +128,10 @@ export class MemoryClusterStore {
 
   /** Ends every open watch, as an API server does after its timeout. */
   endWatches(): void {
-    for (const listener of this.listeners) Queue.endUnsafe(listener.queue)
+    // A snapshot: an ended watcher may subscribe again at once, and must not be ended again in this loop.
+    const ending = [...this.listeners]
     this.listeners.clear()
+    for (const listener of ending) Queue.endUnsafe(listener.queue)
   }
 
   /** Delays every call that follows by `latency` (a slow API server). */
@@ -160,7 +162,7 @@ export class MemoryClusterStore {
   }
 
   private notify(key: string, value: Option.Option<RawObject>): void {
-    for (const listener of this.listeners) {
+    for (const listener of [...this.listeners]) {
       if (listener.key === key) Queue.offerUnsafe(listener.queue, value)
     }
   }
