@@ -7,7 +7,7 @@
  * accepting and gives in-flight requests `shutdownGrace` to finish.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Https from "node:https"
 import type * as Http from "node:http"
@@ -16,6 +16,16 @@ import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
 import { ServingCertificate } from "./tls.ts"
+
+/** The server cannot listen: the address is in use, not ours, or not an address. */
+export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
+  address: Schema.String,
+  problem: Schema.String
+}) {
+  override get message() {
+    return `cannot listen on ${this.address}: ${this.problem}`
+  }
+}
 
 /**
  * Serves the webhook until interrupted, then shuts down gracefully. Needs
@@ -49,7 +59,19 @@ export const webhookServerLayer = Layer.unwrap(
       port: settings.port,
       host: settings.host,
       gracefulShutdownTimeout: settings.shutdownGrace
-    })
+    }).pipe(
+      // ServeError's own message is empty: say where and why (EADDRINUSE, EACCES...).
+      Layer.catchTag("ServeError", (error) =>
+        Layer.effect(
+          HttpServer.HttpServer,
+          Effect.fail(
+            new ListenError({
+              address: `${settings.host}:${settings.port}`,
+              problem: error.cause instanceof Error ? error.cause.message : String(error.cause)
+            })
+          )
+        ))
+    )
 
     // Shutting down is two steps, one after the other: `drain` (not ready,
     // `Connection: close`, keep answering for shutdownDelay), then `app`'s own

@@ -8,6 +8,7 @@
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as https from "node:https"
+import * as net from "node:net"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -27,7 +28,9 @@ import {
   type Reply,
   request,
   runConcurrently,
-  startInProcess
+  startInProcess,
+  tempDirectory,
+  writeServingPair
 } from "../support/serverHarness.ts"
 
 const maxBodyBytes = 3 * mebibyte
@@ -252,5 +255,43 @@ describe("a replica whose cluster configuration is missing", () => {
     const answer = JSON.parse(reply.body)
     expect(answer.response.allowed).toBe(false)
     expect(answer.response.status.message).toMatch(/ConfigMap das\/(filers-list|filer-sidecar-injector-json)/)
+  })
+})
+
+describe("serve cannot listen", () => {
+  it("a port already in use: exit 1 with one line naming the address and the reason", async () => {
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve))
+    const port = (blocker.address() as net.AddressInfo).port
+    try {
+      const pair = await writeServingPair(tempDirectory("http-busy-port"))
+      const failed = await promisify(execFile)(
+        process.execPath,
+        [
+          path.join(repoRoot, "src", "bin.ts"),
+          "serve",
+          "--cluster",
+          exampleClusterDir,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--tls-cert",
+          pair.certFile,
+          "--tls-key",
+          pair.keyFile
+        ],
+        { cwd: repoRoot, encoding: "utf8", timeout: 20_000 }
+      ).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error
+      )
+      expect(failed?.code).toBe(1)
+      const lines = failed!.stderr.trim().split("\n")
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(new RegExp(`^error: .*127\\.0\\.0\\.1:${port}.*EADDRINUSE`))
+    } finally {
+      blocker.close()
+    }
   })
 })
