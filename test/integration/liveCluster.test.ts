@@ -361,6 +361,40 @@ describe("readiness and a missing configuration, against a live API server", () 
       assert.strictEqual(patchText(response), patchText(expectedAnswer.response))
     }).pipe(Effect.provide(withoutInjectorConfig)))
 
+  it.live("may not list the injector's ConfigMaps (403): not ready, and the denial names the RBAC rule", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeApi
+      api.respondWith(403, { path: "/api/v1/namespaces/das/configmaps" })
+      const pipeline = livePipeline.pipe(Layer.provideMerge(settings), Layer.provide(quietLogs))
+      yield* Effect.gen(function*() {
+        const config = yield* ClusterConfig
+        yield* config.settled
+        assert.isFalse(yield* config.ready)
+        const denied = yield* admitExample()
+        assert.isFalse(denied.response.allowed)
+        const message = denied.response.status?.message ?? ""
+        assert.include(message, "ConfigMap das/filers-list")
+        assert.include(message, `resources=["configmaps"] verbs=["list"] in namespace "das"`)
+      }).pipe(Effect.provide(pipeline))
+    }).pipe(Effect.provide(FakeApi.layer({ objects: exampleObjects as Iterable<JsonObject> }))))
+
+  it.live("may list but not watch (403 on the watch): serves what it listed, and the log names the missing verb", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeApi
+      api.respondWith(403, { path: "watch=true" })
+      const captured = captureLogs()
+      const pipeline = livePipeline.pipe(Layer.provideMerge(settings), Layer.provide(captured.layer))
+      yield* Effect.gen(function*() {
+        yield* configLoaded
+        assert.strictEqual(patchText((yield* admitExample()).response), patchText(expectedAnswer.response))
+        yield* eventually(
+          // logfmt escapes the quotes: verbs=[\"watch\"]
+          Effect.sync(() => captured.lines.some((line) => /verbs=\[\\?"watch\\?"\]/.test(line))),
+          "the forbidden watch to be logged"
+        )
+      }).pipe(Effect.provide(pipeline))
+    }).pipe(Effect.provide(FakeApi.layer({ objects: exampleObjects as Iterable<JsonObject> }))))
+
   it.live("not ready while the API server fails the first reads; ready once it recovers", () =>
     Effect.gen(function*() {
       const api = yield* FakeApi
