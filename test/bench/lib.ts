@@ -1,0 +1,396 @@
+/**
+ * Shared pieces of the benchmark (`run.ts`) and the soak (`soak.ts`): the
+ * reviews to send, child processes (the webhook, the floor server, the fake
+ * API server) and how to tell they are ready, RSS sampling from /proc, and
+ * autocannon runs with exact latencies.
+ *
+ * Everything talks to 127.0.0.1 only, and every load is bounded in time.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as https from "node:https"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { createRequire } from "node:module"
+import { Effect } from "effect"
+import { generateSelfSigned } from "../../src/server/tls.ts"
+
+export const repoRoot = path.join(import.meta.dirname, "..", "..")
+export const exampleClusterDir = path.join(repoRoot, "manifests", "examples", "cluster")
+export const exampleReviewFile = path.join(repoRoot, "manifests", "examples", "admission-review.json")
+export const binFile = path.join(repoRoot, "src", "bin.ts")
+
+// ---------------------------------------------------------------------------
+// Reviews
+
+export type ReviewKind = "full" | "skipNoLabel" | "skipOptOut" | "noShares"
+
+export const reviewKinds: ReadonlyArray<ReviewKind> = ["full", "skipNoLabel", "skipOptOut", "noShares"]
+
+export const reviewDescriptions: Readonly<Record<ReviewKind, string>> = {
+  full: "full injection (the example review: 3 shares on 2 SVMs, one SVM skipped)",
+  skipNoLabel: "skip: pod without the notebook-name label",
+  skipOptOut: "skip: pod with the opt-out annotation",
+  noShares: "no shares: namespace without existing-shares (one API lookup, NotFound)"
+}
+
+type Json = Record<string, any>
+
+/** The example AdmissionReview, changed for `kind`. `uid` may be autocannon's `[<id>]` placeholder. */
+export const reviewObject = (kind: ReviewKind, uid = "3f1c2d4e-5b6a-4c7d-8e9f-0a1b2c3d4e5f"): Json => {
+  const review = JSON.parse(fs.readFileSync(exampleReviewFile, "utf8")) as Json
+  review.request.uid = uid
+  const pod = review.request.object
+  switch (kind) {
+    case "full":
+      break
+    case "skipNoLabel":
+      delete pod.metadata.labels["notebook-name"]
+      break
+    case "skipOptOut":
+      pod.metadata.annotations = { "filer-injector-webhook.das-zone.statcan/inject": "false" }
+      break
+    case "noShares":
+      review.request.namespace = "no-shares-here"
+      pod.metadata.namespace = "no-shares-here"
+      break
+  }
+  return review
+}
+
+/** The body autocannon sends: a fresh uid per request. */
+export const reviewBody = (kind: ReviewKind): string => JSON.stringify(reviewObject(kind, "[<id>]"))
+
+/** A cheap check of an answer's body for `kind` (no JSON.parse: the client must stay light). */
+export const verifierFor = (kind: ReviewKind) => (body: string): boolean =>
+  body.includes(`"kind":"AdmissionReview"`) && body.includes(`"allowed":true`) &&
+  (kind === "full" ? body.includes(`"patchType":"JSONPatch"`) : !body.includes(`"patch"`))
+
+// ---------------------------------------------------------------------------
+// Files and ports
+
+/** A fresh scratch folder for TLS files, kubeconfigs and child logs. */
+export const scratchDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`))
+
+/** A free TCP port on 127.0.0.1 (bound then released; the race is harmless here). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+export interface TlsFiles {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly caPem: string
+}
+
+/** A self-signed CA and serving pair for 127.0.0.1 (2048-bit keys: quicker), written to `dir`. */
+export const writeTlsFiles = async (dir: string, name = "tls"): Promise<TlsFiles> => {
+  const material = await Effect.runPromise(
+    generateSelfSigned({ serviceName: "filer-sidecar-injector", namespace: "das", caKeyBits: 2048 })
+  )
+  const certFile = path.join(dir, `${name}.crt`)
+  const keyFile = path.join(dir, `${name}.key`)
+  fs.writeFileSync(certFile, material.certPem)
+  fs.writeFileSync(keyFile, material.keyPem, { mode: 0o600 })
+  return { certFile, keyFile, caPem: material.caPem }
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+export interface Child {
+  readonly process: ChildProcess
+  readonly pid: number
+  readonly logFile: string
+  /** `performance.now()` just before the spawn. */
+  readonly startedAt: number
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  readonly exited: Promise<number | string>
+}
+
+/** Runs `node args...` with stdout and stderr into `logFile`. */
+export const spawnNode = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Readonly<Record<string, string>>; readonly logFile: string; readonly nodeOptions?: ReadonlyArray<string> }
+): Child => {
+  const log = fs.openSync(options.logFile, "a")
+  const startedAt = performance.now()
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", log, log]
+  })
+  fs.closeSync(log)
+  if (child.pid === undefined) throw new Error(`cannot start node ${args.join(" ")}`)
+  const exited = new Promise<number | string>((resolve) => {
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"))
+  })
+  return { process: child, pid: child.pid, logFile: options.logFile, startedAt, exited }
+}
+
+/** SIGTERM, then SIGKILL after `graceMillis`. Resolves with how the process ended. */
+export const stopChild = async (child: Child, graceMillis = 10_000): Promise<number | string> => {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return child.exited
+  child.process.kill("SIGTERM")
+  const timer = setTimeout(() => child.process.kill("SIGKILL"), graceMillis)
+  try {
+    return await child.exited
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** One GET over HTTPS, any certificate accepted: the status, or undefined when there is no answer. */
+export const httpsStatus = (port: number, urlPath: string, timeoutMillis = 1000): Promise<number | undefined> =>
+  new Promise((resolve) => {
+    const request = https.get(
+      { host: "127.0.0.1", port, path: urlPath, rejectUnauthorized: false, agent: false, timeout: timeoutMillis },
+      (response) => {
+        response.resume()
+        response.once("end", () => resolve(response.statusCode))
+      }
+    )
+    request.once("timeout", () => request.destroy())
+    request.once("error", () => resolve(undefined))
+  })
+
+/** Polls `GET /readyz` every 10 ms until 200; resolves with the milliseconds since the spawn. */
+export const waitReady = async (child: Child, port: number, timeoutMillis = 20_000): Promise<number> => {
+  const deadline = child.startedAt + timeoutMillis
+  while (performance.now() < deadline) {
+    if (child.process.exitCode !== null) {
+      throw new Error(`the process exited (${child.process.exitCode}) before it was ready; see ${child.logFile}`)
+    }
+    if ((await httpsStatus(port, "/readyz", 500)) === 200) return performance.now() - child.startedAt
+    await sleep(10)
+  }
+  throw new Error(`not ready within ${timeoutMillis} ms; see ${child.logFile}`)
+}
+
+export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+/** Waits for a line of `child`'s log matching `pattern`; resolves with the match. */
+export const waitForLog = async (child: Child, pattern: RegExp, timeoutMillis = 20_000): Promise<RegExpExecArray> => {
+  const deadline = Date.now() + timeoutMillis
+  while (Date.now() < deadline) {
+    const match = pattern.exec(fs.readFileSync(child.logFile, "utf8"))
+    if (match !== null) return match
+    if (child.process.exitCode !== null) throw new Error(`exited before logging ${pattern}; see ${child.logFile}`)
+    await sleep(20)
+  }
+  throw new Error(`no ${pattern} in ${child.logFile} within ${timeoutMillis} ms`)
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+
+/** VmRSS of a process in KiB, from /proc/<pid>/status; undefined once it is gone. */
+export const rssKiB = (pid: number): number | undefined => {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
+    return match === null ? undefined : Number(match[1])
+  } catch {
+    return undefined
+  }
+}
+
+export interface RssSampler {
+  /** Peak RSS seen since start, MiB. */
+  readonly peakMiB: () => number
+  readonly samples: () => ReadonlyArray<{ readonly at: number; readonly mib: number }>
+  readonly stop: () => void
+}
+
+/** Samples a process's RSS every `intervalMillis`. */
+export const sampleRss = (pid: number, intervalMillis = 200): RssSampler => {
+  const samples: Array<{ at: number; mib: number }> = []
+  let peak = 0
+  const take = () => {
+    const kib = rssKiB(pid)
+    if (kib === undefined) return
+    const mib = kib / 1024
+    peak = Math.max(peak, mib)
+    samples.push({ at: Date.now(), mib })
+  }
+  take()
+  const timer = setInterval(take, intervalMillis)
+  return {
+    peakMiB: () => peak,
+    samples: () => samples,
+    stop: () => {
+      clearInterval(timer)
+      take()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Load
+
+interface AutocannonResult {
+  readonly duration: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly mismatches: number
+  readonly non2xx: number
+  readonly statusCodeStats: Readonly<Record<string, { readonly count: number }>>
+  readonly latency: { readonly p50: number; readonly p99: number; readonly max: number }
+  readonly requests: { readonly average: number; readonly total: number; readonly sent: number }
+}
+
+interface AutocannonInstance extends NodeJS.EventEmitter {
+  stop(): void
+}
+
+type Autocannon = (
+  options: Record<string, unknown>,
+  callback: (error: Error | null, result: AutocannonResult) => void
+) => AutocannonInstance
+
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
+
+export interface LoadOptions {
+  readonly port: number
+  readonly body: string
+  readonly seconds: number
+  readonly connections: number
+  /** Requests per second across all connections; unbounded when absent. */
+  readonly overallRate?: number
+  readonly verifyBody?: (body: string) => boolean
+  readonly path?: string
+}
+
+export interface LoadResult {
+  readonly seconds: number
+  readonly requests: number
+  readonly requestsPerSecond: number
+  /** Latencies in ms, from every response's own timing (not bucketed). */
+  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly max: number }
+  /** Socket errors and timeouts. */
+  readonly errors: number
+  readonly timeouts: number
+  readonly non2xx: number
+  /** Answers whose body did not look right for the review sent. */
+  readonly mismatches: number
+  readonly statusCodes: Readonly<Record<string, number>>
+}
+
+const percentile = (sorted: Float64Array, p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
+
+/** One autocannon run against https://127.0.0.1:port, POSTing `body` as JSON; bounded by `seconds`. */
+export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
+  new Promise((resolve, reject) => {
+    let latencies = new Float64Array(1 << 16)
+    let count = 0
+    const instance = autocannon(
+      {
+        url: `https://127.0.0.1:${options.port}${options.path ?? "/inject"}`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: options.body,
+        idReplacement: options.body.includes("[<id>]"),
+        duration: options.seconds,
+        connections: options.connections,
+        ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+        ...(options.verifyBody === undefined ? {} : { verifyBody: options.verifyBody }),
+        timeout: 10,
+        excludeErrorStats: false
+      },
+      (error, result) => {
+        if (error !== null) return reject(error)
+        const sorted = latencies.subarray(0, count).sort()
+        const statusCodes: Record<string, number> = {}
+        for (const [code, stats] of Object.entries(result.statusCodeStats)) statusCodes[code] = stats.count
+        resolve({
+          seconds: result.duration,
+          requests: count,
+          requestsPerSecond: round(count / result.duration, 0),
+          latencyMs: {
+            p50: round(percentile(sorted, 50)),
+            p90: round(percentile(sorted, 90)),
+            p99: round(percentile(sorted, 99)),
+            p999: round(percentile(sorted, 99.9)),
+            max: round(sorted.length === 0 ? 0 : sorted[sorted.length - 1]!)
+          },
+          errors: result.errors,
+          timeouts: result.timeouts,
+          non2xx: result.non2xx,
+          mismatches: result.mismatches,
+          statusCodes
+        })
+      }
+    )
+    instance.on("response", (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+      if (count === latencies.length) {
+        const bigger = new Float64Array(latencies.length * 2)
+        bigger.set(latencies)
+        latencies = bigger
+      }
+      latencies[count++] = responseTime
+    })
+  })
+
+/** A load run while sampling `pid`'s RSS: the run's result and the peak RSS during it. */
+export const runLoadSampled = async (pid: number, options: LoadOptions) => {
+  const sampler = sampleRss(pid)
+  try {
+    const result = await runLoad(options)
+    return { ...result, peakRssMiB: round(sampler.peakMiB(), 1) }
+  } finally {
+    sampler.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Kubeconfig
+
+/** A kubeconfig file for the fake API server at `url` (plain HTTP, bearer token). */
+export const writeKubeconfig = (file: string, url: string, token: string): void => {
+  fs.writeFileSync(
+    file,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: fake",
+      "  cluster:",
+      `    server: ${url}`,
+      "    insecure-skip-tls-verify: true",
+      "users:",
+      "- name: fake-user",
+      "  user:",
+      `    token: ${token}`,
+      "contexts:",
+      "- name: fake",
+      "  context:",
+      "    cluster: fake",
+      "    user: fake-user",
+      "current-context: fake",
+      ""
+    ].join("\n"),
+    { mode: 0o600 }
+  )
+}
+
+/** Log lines of a child at level ERROR (JSON logs), to report them. */
+export const errorLogLines = (logFile: string): ReadonlyArray<string> =>
+  fs.readFileSync(logFile, "utf8").split("\n").filter((line) => /"level":"(ERROR|FATAL)"/.test(line))
+
+export const machine = () => ({
+  nproc: os.availableParallelism(),
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`
+})

@@ -1,0 +1,372 @@
+/**
+ * `npm run bench`: how fast the webhook answers, against the floor of a bare
+ * `node:https` server that only parses the review and answers a fixed patch.
+ *
+ *   node test/bench/run.ts [--seconds 10] [--warmup 2] [--connections 16]
+ *                          [--rate 200] [--rate-seconds 10] [--latency-ms 2]
+ *                          [--kinds full,skipNoLabel,skipOptOut,noShares]
+ *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate]
+ *                          [--node-options "--max-semi-space-size=16"]
+ *
+ * 1. Time to ready: spawn → first `GET /readyz` 200, with a self-signed
+ *    certificate generated at start and with certificate files.
+ * 2. Throughput: the webhook (`serve --cluster manifests/examples/cluster`,
+ *    TLS) and the floor, each driven by autocannon for `--seconds` at
+ *    `--connections`, per review kind, after a warm-up. Requests/s, p50/p99,
+ *    errors, answers that do not look right, peak RSS.
+ * 3. Fixed rate: `--rate` req/s of full-injection reviews, with the cluster in
+ *    memory, then through the fake API server (KubeClientLive, kubeconfig)
+ *    with 0 ms and `--latency-ms` added to every API round trip: p99 shows what
+ *    the per-admission lookups cost.
+ *
+ * Results print as tables and go to bench-results/<timestamp>.json. Nothing
+ * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
+ * Everything runs on 127.0.0.1.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import { applyStrict, decodePatchBase64 } from "../support/strictJsonPatch.ts"
+import { validatePod } from "../support/podValidation.ts"
+import {
+  binFile,
+  type Child,
+  errorLogLines,
+  exampleClusterDir,
+  freePort,
+  type LoadResult,
+  machine,
+  repoRoot,
+  reviewBody,
+  reviewDescriptions,
+  type ReviewKind,
+  reviewKinds,
+  reviewObject,
+  runLoadSampled,
+  sampleRss,
+  scratchDir,
+  spawnNode,
+  stopChild,
+  verifierFor,
+  waitForLog,
+  waitReady,
+  writeTlsFiles
+} from "./lib.ts"
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
+    connections: { type: "string", default: "16" },
+    rate: { type: "string", default: "200" },
+    "rate-seconds": { type: "string", default: "10" },
+    "latency-ms": { type: "string", default: "2" },
+    kinds: { type: "string", default: reviewKinds.join(",") },
+    "ready-runs": { type: "string", default: "3" },
+    "cpu-prof": { type: "boolean", default: false },
+    "skip-throughput": { type: "boolean", default: false },
+    "skip-rate": { type: "boolean", default: false },
+    // Extra `node` flags for the webhook's process, e.g. V8 heap sizing.
+    "node-options": { type: "string", default: "" }
+  }
+})
+
+const bounded = (name: string, raw: string, min: number, max: number) => {
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`--${name} must be a number from ${min} to ${max}, got ${raw}`)
+  }
+  return value
+}
+const seconds = bounded("seconds", flags.seconds, 1, 120)
+const warmup = bounded("warmup", flags.warmup, 0, 30)
+const connections = bounded("connections", flags.connections, 1, 256)
+const rate = bounded("rate", flags.rate, 1, 5000)
+const rateSeconds = bounded("rate-seconds", flags["rate-seconds"], 1, 120)
+const latencyMs = bounded("latency-ms", flags["latency-ms"], 0, 1000)
+const readyRuns = bounded("ready-runs", flags["ready-runs"], 1, 10)
+const kinds = flags.kinds.split(",").map((kind) => {
+  if (!(reviewKinds as ReadonlyArray<string>).includes(kind)) throw new Error(`unknown review kind ${kind}`)
+  return kind as ReviewKind
+})
+
+const webhookNodeOptions = flags["node-options"].split(/\s+/).filter((option) => option !== "")
+const scratch = scratchDir("filer-bench")
+const log = (line: string) => process.stdout.write(`${line}\n`)
+
+// Quick exits for children: the shutdown drain is the soak's business, not the bench's.
+const childEnv = { SHUTDOWN_DELAY_MS: "0", SHUTDOWN_GRACE_MS: "1000" }
+const children = new Set<Child>()
+
+const startWebhook = async (
+  name: string,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {},
+  profile = false
+) => {
+  const port = await freePort()
+  const child = spawnNode([binFile, "serve", "--host", "127.0.0.1", "--port", String(port), ...args], {
+    env: { ...childEnv, ...env },
+    logFile: path.join(scratch, `${name}.log`),
+    nodeOptions: [...webhookNodeOptions, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${path.join(scratch, "profiles")}`] : [])]
+  })
+  children.add(child)
+  const readyMs = await waitReady(child, port)
+  return { child, port, readyMs }
+}
+
+const stop = async (child: Child) => {
+  await stopChild(child)
+  children.delete(child)
+}
+
+process.on("SIGINT", () => {
+  for (const child of children) child.process.kill("SIGKILL")
+  process.exit(130)
+})
+
+/** One admission by hand: the answer must be right before any load is measured. */
+const checkOnce = async (port: number, kind: ReviewKind) => {
+  const uid = `bench-check-${kind}`
+  const review = reviewObject(kind, uid)
+  const response = await fetchJson(port, review)
+  const answer = response.response as Record<string, unknown>
+  if (answer.uid !== uid || answer.allowed !== true) throw new Error(`${kind}: unexpected answer ${JSON.stringify(response)}`)
+  if (kind === "full") {
+    if (typeof answer.patch !== "string") throw new Error("full: no patch in the answer")
+    const pod = applyStrict(review.request.object, decodePatchBase64(answer.patch))
+    const problems = validatePod(pod)
+    if (problems.length > 0) throw new Error(`full: the patched pod is invalid: ${problems.join("; ")}`)
+    return answer.patch
+  }
+  if (answer.patch !== undefined) throw new Error(`${kind}: a patch where none was expected`)
+  return undefined
+}
+
+const fetchJson = async (port: number, body: unknown): Promise<Record<string, unknown>> => {
+  const { request } = await import("node:https")
+  return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body)
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/inject",
+        method: "POST",
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) }
+      },
+      (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>)
+          } catch (error) {
+            reject(error)
+          }
+        })
+      }
+    )
+    req.once("error", reject)
+    req.end(text)
+  })
+}
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+const fmt = (value: number, digits = 1) => value.toFixed(digits)
+const pad = (text: string, width: number) => text.padStart(width)
+
+const printTable = (
+  title: string,
+  rows: ReadonlyArray<{ readonly label: string; readonly result: LoadResult & { readonly peakRssMiB: number } }>
+) => {
+  log(`\n${title}`)
+  log(
+    `${"".padEnd(28)}${pad("req/s", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}` +
+      `${pad("errors", 8)}${pad("non2xx", 8)}${pad("wrong", 7)}${pad("RSS MiB", 9)}`
+  )
+  for (const { label, result } of rows) {
+    log(
+      `${label.padEnd(28)}${pad(String(result.requestsPerSecond), 8)}${pad(fmt(result.latencyMs.p50, 2), 9)}` +
+        `${pad(fmt(result.latencyMs.p99, 2), 9)}${pad(fmt(result.latencyMs.max), 9)}` +
+        `${pad(String(result.errors), 8)}${pad(String(result.non2xx), 8)}${pad(String(result.mismatches), 7)}` +
+        `${pad(fmt(result.peakRssMiB), 9)}`
+    )
+  }
+}
+
+const main = async () => {
+  const startedAt = new Date()
+  const loadAtStart = os.loadavg().map((n) => Math.round(n * 100) / 100)
+  log(`filer-sidecar-injector bench: ${JSON.stringify(machine())}, load average ${loadAtStart.join(" ")}`)
+  if (loadAtStart[0]! > 1) log("warning: the machine is busy (load average above 1); figures will be low and noisy")
+  log(`scratch folder (TLS files, child logs${flags["cpu-prof"] ? ", CPU profiles" : ""}): ${scratch}`)
+  const tls = await writeTlsFiles(scratch)
+  const clusterArgs = ["--cluster", exampleClusterDir]
+
+  // -------------------------------------------------------------------------
+  // 1. Time to ready
+  const ready = { selfSignedMs: [] as Array<number>, tlsFilesMs: [] as Array<number> }
+  for (let run = 0; run < readyRuns; run++) {
+    const selfSigned = await startWebhook(`ready-self-signed-${run}`, clusterArgs)
+    ready.selfSignedMs.push(Math.round(selfSigned.readyMs))
+    await stop(selfSigned.child)
+    const files = await startWebhook(`ready-tls-files-${run}`, [
+      ...clusterArgs,
+      "--tls-cert",
+      tls.certFile,
+      "--tls-key",
+      tls.keyFile
+    ])
+    ready.tlsFilesMs.push(Math.round(files.readyMs))
+    await stop(files.child)
+  }
+  log(`\ntime to ready (spawn → /readyz 200), ${readyRuns} runs each:`)
+  log(`  self-signed certificate generated at start: ${ready.selfSignedMs.join(", ")} ms (median ${median(ready.selfSignedMs)})`)
+  log(`  --tls-cert/--tls-key files:                  ${ready.tlsFilesMs.join(", ")} ms (median ${median(ready.tlsFilesMs)})`)
+
+  // -------------------------------------------------------------------------
+  // 2. Throughput, webhook against the floor
+  type Row = { label: string; target: string; kind: ReviewKind; result: LoadResult & { peakRssMiB: number } }
+  const throughput: Array<Row> = []
+  const ratios: Partial<Record<ReviewKind, number>> = {}
+  let webhookLoadPeakMiB = 0
+  let floorLoadPeakMiB = 0
+  let webhookErrors: ReadonlyArray<string> = []
+  if (!flags["skip-throughput"]) {
+    const webhook = await startWebhook("webhook-cluster", clusterArgs, {}, flags["cpu-prof"])
+    let fullPatch: string | undefined
+    for (const kind of reviewKinds) {
+      const patch = await checkOnce(webhook.port, kind)
+      if (patch !== undefined) fullPatch = patch
+    }
+    const patchFile = path.join(scratch, "floor-patch.b64")
+    fs.writeFileSync(patchFile, fullPatch!)
+    const floorPort = await freePort()
+    const floor = spawnNode(
+      [path.join(repoRoot, "test", "bench", "floor.ts"), "--port", String(floorPort), "--cert", tls.certFile, "--key", tls.keyFile, "--patch", patchFile],
+      { logFile: path.join(scratch, "floor.log") }
+    )
+    children.add(floor)
+    await waitReady(floor, floorPort)
+    const webhookRss = sampleRss(webhook.child.pid)
+    const floorRss = sampleRss(floor.pid)
+
+    log(`\nthroughput: ${seconds} s per run, ${connections} connections, after ${warmup} s of warm-up per target and kind`)
+    for (const kind of kinds) {
+      const body = reviewBody(kind)
+      const verifyBody = verifierFor(kind)
+      for (const [target, port, pid] of [["webhook", webhook.port, webhook.child.pid], ["floor", floorPort, floor.pid]] as const) {
+        if (warmup > 0) await runLoadSampled(pid, { port, body, seconds: warmup, connections })
+        const result = await runLoadSampled(pid, {
+          port,
+          body,
+          seconds,
+          connections,
+          // The floor answers a fixed patch whatever it is sent.
+          ...(target === "webhook" ? { verifyBody } : {})
+        })
+        throughput.push({ label: `${target} ${kind}`, target, kind, result })
+        log(`  ${target.padEnd(8)} ${kind.padEnd(12)} ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms`)
+      }
+      const ours = throughput.find((row) => row.target === "webhook" && row.kind === kind)!.result.requestsPerSecond
+      const floorRate = throughput.find((row) => row.target === "floor" && row.kind === kind)!.result.requestsPerSecond
+      ratios[kind] = Math.round((ours / floorRate) * 100) / 100
+    }
+    webhookRss.stop()
+    floorRss.stop()
+    webhookLoadPeakMiB = Math.round(webhookRss.peakMiB() * 10) / 10
+    floorLoadPeakMiB = Math.round(floorRss.peakMiB() * 10) / 10
+    await stop(floor)
+    await stop(webhook.child)
+    webhookErrors = errorLogLines(webhook.child.logFile)
+
+    printTable(`throughput (${seconds} s, ${connections} connections)`, throughput)
+    log(`\npeak RSS under load: webhook ${webhookLoadPeakMiB} MiB, floor ${floorLoadPeakMiB} MiB`)
+    log(`webhook ERROR log lines during the runs: ${webhookErrors.length}`)
+    log(`\nthroughput ratio, webhook / floor:`)
+    for (const kind of kinds) log(`  ${kind.padEnd(12)} ${fmt(ratios[kind]!, 2)}   ${reviewDescriptions[kind]}`)
+  }
+
+  // -------------------------------------------------------------------------
+  // 3. Fixed rate, in memory and through the fake API server
+  const fixedRate: Array<Row & { readonly setup: string }> = []
+  const readyThroughApi: Record<string, number> = {}
+  if (!flags["skip-rate"]) {
+    const rateConnections = Math.min(connections, 8)
+    const measure = async (setup: string, port: number, pid: number, kind: ReviewKind) => {
+      const body = reviewBody(kind)
+      await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
+      const result = await runLoadSampled(pid, {
+        port,
+        body,
+        seconds: rateSeconds,
+        connections: rateConnections,
+        overallRate: rate,
+        verifyBody: verifierFor(kind)
+      })
+      fixedRate.push({ label: `${setup} ${kind}`, setup, target: "webhook", kind, result })
+      log(`  ${setup.padEnd(22)} ${kind.padEnd(10)} p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms`)
+    }
+    log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s, ${rateConnections} connections`)
+
+    const memory = await startWebhook("webhook-rate-memory", clusterArgs)
+    await measure("memory cluster", memory.port, memory.child.pid, "full")
+    await stop(memory.child)
+
+    for (const latency of [...new Set([0, latencyMs])]) {
+      const kubeconfig = path.join(scratch, `kubeconfig-${latency}`)
+      const api = spawnNode(
+        [path.join(repoRoot, "test", "bench", "fakeApi.ts"), "--kubeconfig", kubeconfig, "--latency-ms", String(latency)],
+        { logFile: path.join(scratch, `fake-api-${latency}.log`) }
+      )
+      children.add(api)
+      await waitForLog(api, /fake API listening/)
+      const webhook = await startWebhook(`webhook-rate-api-${latency}ms`, [], { KUBECONFIG: kubeconfig })
+      readyThroughApi[`${latency}ms`] = Math.round(webhook.readyMs)
+      await checkOnce(webhook.port, "full")
+      const setup = `fake API +${latency} ms`
+      await measure(setup, webhook.port, webhook.child.pid, "full")
+      if (latency === latencyMs) await measure(setup, webhook.port, webhook.child.pid, "noShares")
+      await stop(webhook.child)
+      await stop(api)
+    }
+    printTable(`fixed rate (${rate} req/s, ${rateSeconds} s)`, fixedRate)
+    log(`\ntime to ready through the fake API (self-signed): ${JSON.stringify(readyThroughApi)}`)
+  }
+
+  // -------------------------------------------------------------------------
+  const results = {
+    startedAt: startedAt.toISOString(),
+    command: `node test/bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    machine: machine(),
+    options: { seconds, warmup, connections, rate, rateSeconds, latencyMs, kinds, readyRuns, nodeOptions: webhookNodeOptions },
+    loadAverage: { start: loadAtStart, end: os.loadavg().map((n) => Math.round(n * 100) / 100) },
+    readyMs: ready,
+    throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
+    ratioToFloor: ratios,
+    peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
+    webhookErrorLogLines: webhookErrors.length,
+    fixedRate: fixedRate.map(({ kind, result, setup }) => ({ setup, kind, rate, ...result })),
+    readyThroughFakeApiMs: readyThroughApi,
+    scratch
+  }
+  const outDir = path.join(repoRoot, "bench-results")
+  fs.mkdirSync(outDir, { recursive: true })
+  const outFile = path.join(outDir, `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`)
+  fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`)
+  log(`\nresults: ${path.relative(repoRoot, outFile)}`)
+  if (flags["cpu-prof"]) log(`CPU profiles: ${path.join(scratch, "profiles")} (summarise with node test/bench/profile.ts FILE)`)
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+  for (const child of children) await stopChild(child, 2000)
+  process.exit(1)
+})
