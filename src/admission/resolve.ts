@@ -63,9 +63,15 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
         Effect.catchTag("KubeNotFound", () => Effect.succeed<SecretLookup>({ _tag: "Missing" })),
         Effect.mapError(infrastructure),
         Effect.map((lookup) => [svm, lookup] as const),
-        Effect.withSpan("resolve.secret", { attributes: { namespace, svm, secret: secretNameFor(svm) } })
+        Effect.withSpan("resolve.secret", { attributes: { namespace, svm, secret: secretNameFor(svm) } }),
+        Effect.result
       ),
     { concurrency: 8 }
   )
-  return Option.some<Resolved>({ shares, config, secrets: new Map(lookups) })
+  // Every read ends (each is bounded by the deadline) before one failure is
+  // chosen: the first in SVM order, so the same outage gives the same denial.
+  const failed = lookups.find((lookup) => lookup._tag === "Failure")
+  if (failed !== undefined) return yield* Effect.fromResult(failed)
+  const found = lookups.flatMap((lookup) => (lookup._tag === "Success" ? [lookup.success] : []))
+  return Option.some<Resolved>({ shares, config, secrets: new Map(found) })
 })
