@@ -10,6 +10,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, Option, References } from "effect"
 import { Command, Flag } from "effect/cli"
+import { HttpServer } from "effect/http"
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -88,14 +89,18 @@ const printExampleCurl = (reviewFile: string) =>
     const certificate = yield* ServingCertificate
     const caPem = yield* certificate.caPem
     const host = settings.host === "0.0.0.0" || settings.host === "::" ? "127.0.0.1" : settings.host
+    // The bound port, not the setting: with --port 0 the system picks it.
+    const { address } = yield* HttpServer.HttpServer
+    const port = address._tag === "UnixPathAddress" ? settings.port : address.port
     let trust = "-k"
     if (caPem !== undefined) {
-      const caFile = join(tmpdir(), "filer-sidecar-injector-ca.pem")
+      // One file per port, so two servers started side by side do not overwrite each other's CA.
+      const caFile = join(tmpdir(), `filer-sidecar-injector-ca-${port}.pem`)
       writeFileSync(caFile, caPem)
       trust = `--cacert ${caFile}`
     }
     yield* Console.log(
-      `curl ${trust} -H 'Content-Type: application/json' --data-binary @${reviewFile} https://${host}:${settings.port}/inject`
+      `curl ${trust} -H 'Content-Type: application/json' --data-binary @${reviewFile} https://${host}:${port}/inject`
     )
   })
 
