@@ -40,8 +40,10 @@ export const webhookServerLayer = Layer.unwrap(
     const server = Https.createServer({
       ...certificate.currentUnsafe(),
       minVersion: "TLSv1.2",
-      // The kube-apiserver keeps connections open between admissions.
-      keepAliveTimeout: 30_000,
+      // The kube-apiserver keeps idle connections for 90 s and does not resend a
+      // POST that meets a connection the server just closed: so the server must
+      // not be the one to close first.
+      keepAliveTimeout: 120_000,
       headersTimeout: 10_000,
       requestTimeout: Duration.toMillis(settings.requestBudget) + 10_000
     })
