@@ -36,7 +36,10 @@ const script = [
  * The kubelet expands `$(VAR)` in command, args and env values, and turns
  * `$$` into `$`; doubling every `$` makes it hand the text over unchanged.
  */
-export const escapeForKubelet = (text: string): string => text.replace(/\$/g, () => "$$")
+export const escapeForKubelet = (text: string): string => text.includes("$") ? text.split("$").join("$$") : text
+
+// The same for every sidecar: escaped once, not per share (the script holds some thirty `$`).
+const command: ReadonlyArray<string> = ["/bin/sh", "-c", script, "goofys-mount"].map(escapeForKubelet)
 
 /** Command and args for one sidecar, already escaped for the kubelet. */
 export const goofysCommand = (
@@ -44,7 +47,7 @@ export const goofysCommand = (
   endpoint: string,
   bucket: string
 ): { readonly command: ReadonlyArray<string>; readonly args: ReadonlyArray<string> } => ({
-  command: ["/bin/sh", "-c", script, "goofys-mount"].map(escapeForKubelet),
+  command: [...command],
   args: [endpoint, bucket, goofysMountPoint, String(policy.attempts), String(policy.delaySeconds), ...policy.flags].map(
     escapeForKubelet
   )
