@@ -59,6 +59,18 @@ export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | Setting
 
 const decodeReviewSchema = Schema.decodeUnknownResult(AdmissionReviewRequest)
 
+// The steps' span operators, made once: `Effect.withSpan(name)` captures a
+// stack trace each time it is called, and made per admission those traces
+// cost more than the steps they time (test/bench/RESULTS.md).
+const spans = {
+  decode: Effect.withSpan("decode"),
+  decide: Effect.withSpan("decide"),
+  plan: Effect.withSpan("plan"),
+  render: Effect.withSpan("render"),
+  diff: Effect.withSpan("diff"),
+  encode: Effect.withSpan("encode")
+}
+
 /** JSON text to a parsed value; the server and the CLI both start here. */
 export const parseJson = (text: string): Effect.Effect<unknown, AdmissionDecodeError> =>
   Effect.try({
@@ -82,7 +94,7 @@ export const decodeReview = (
     // Schema drops keys it does not know: the diff must start from the object as sent.
     const request = input.request as JsonObject
     return Effect.succeed({ request: decoded.success.request, object: request.object })
-  }).pipe(Effect.withSpan("decode"))
+  }).pipe(spans.decode)
 
 const decodePod = Schema.decodeUnknownResult(Pod)
 
@@ -126,7 +138,7 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
   const podName = podDisplayName(pod)
   yield* Effect.annotateCurrentSpan({ pod: podName })
 
-  const decision = yield* Effect.sync(() => decidePod(request, pod)).pipe(Effect.withSpan("decide"))
+  const decision = yield* Effect.sync(() => decidePod(request, pod)).pipe(spans.decide)
   if (decision._tag === "Skip") {
     const warnings = decision.warning === undefined ? [] : [decision.warning]
     return answer(allow(uid, warnings), {
@@ -175,7 +187,7 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
   const { config, secrets, shares } = resolved.success.value
 
   const planned = yield* Effect.sync(() => plan({ pod, shares, filers: config.filers, secrets })).pipe(
-    Effect.withSpan("plan")
+    spans.plan
   )
   const goofys = yield* GoofysRetryPolicy
   const rawPod = object as JsonObject
@@ -187,8 +199,8 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
       template: config.template,
       settings: { credentialMode: settings.credentialMode, sidecarResources: settings.sidecarResources, goofys }
     })
-  ).pipe(Effect.withSpan("render"))
-  const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(Effect.withSpan("diff"))
+  ).pipe(spans.render)
+  const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(spans.diff)
 
   const warnings = planned.skips.map(formatWarning)
   const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
@@ -204,7 +216,7 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
   }
   const response = yield* Effect.sync(() =>
     patch.length === 0 ? allow(uid, warnings) : allowWithPatch(uid, base64Json(patch), warnings)
-  ).pipe(Effect.withSpan("encode"))
+  ).pipe(spans.encode)
   return answer(response, outcome)
 }, annotateAdmissionSpan)
 
