@@ -12,6 +12,7 @@
 import { Cause, Clock, Effect } from "effect"
 import type { Admission, Outcome } from "../admission/pipeline.ts"
 import { filerSkipReason, recordAdmission } from "./Metrics.ts"
+import { whenTracing } from "./Traced.ts"
 
 /** The outcome as span attributes (`admission.*`). */
 export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => ({
@@ -27,7 +28,7 @@ export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => 
 
 /** For `Effect.fn("admission")(body, annotateAdmissionSpan)`: runs inside the span. */
 export const annotateAdmissionSpan = <E, R>(self: Effect.Effect<Admission, E, R>): Effect.Effect<Admission, E, R> =>
-  Effect.tap(self, ({ outcome }) => Effect.annotateCurrentSpan(outcomeAttributes(outcome)))
+  whenTracing(Effect.tap(self, ({ outcome }) => Effect.annotateCurrentSpan(outcomeAttributes(outcome))), self)
 
 const warnDecisions: ReadonlySet<Outcome["decision"]> = new Set(["denied", "admitted-without-filers", "invalid-pod"])
 

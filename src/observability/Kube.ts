@@ -1,16 +1,17 @@
 /**
- * Every Kubernetes API call, observed: a client span
- * (`KubeClient.getSecret`, ...) with the `k8s.*` attributes and the call's
- * outcome, and the `kube_requests_total` / `kube_request_duration_seconds`
- * metrics. Both KubeClient layers (live and in memory) wrap their service
- * with `observeKubeClient`, so tests see what production does.
+ * Every Kubernetes API call, observed: the `kube_requests_total` /
+ * `kube_request_duration_seconds` metrics and, when a tracer is installed, a
+ * client span (`KubeClient.getSecret`, ...) with the `k8s.*` attributes and
+ * the call's outcome. Both KubeClient layers (live and in memory) wrap their
+ * service with `observeKubeClient`, so tests see what production does.
  *
  * Attributes name the object (resource, namespace, name), never its content.
  */
 import { Cause, Clock, Effect, type Exit, Stream } from "effect"
 import type { KubeClientShape } from "../cluster/KubeClient.ts"
 import type { KubeError } from "../cluster/errors.ts"
-import { kubeOutcome, recordKubeCall } from "./Metrics.ts"
+import { kubeOutcome, recordKubeCall, recordKubeCallUnsafe } from "./Metrics.ts"
+import { isTracing, whenTracing } from "./Traced.ts"
 
 export interface ObservedCall {
   readonly method: string
@@ -20,23 +21,27 @@ export interface ObservedCall {
   readonly objectName: string
 }
 
-/** One request/response call: a span, its outcome, a count and a duration. */
+/**
+ * One request/response call: a count and a duration, and, when a tracer is
+ * installed, a client span with the call's outcome.
+ */
 export const observeKubeCall = <A, R>(
   call: ObservedCall,
   effect: Effect.Effect<A, KubeError, R>
 ): Effect.Effect<A, KubeError, R> =>
-  Effect.flatMap(Clock.currentTimeNanos, (start) =>
-    effect.pipe(
-      Effect.onExit((exit) =>
-        Effect.flatMap(Clock.currentTimeNanos, (end) => {
-          const outcome = kubeOutcome(exit)
-          return Effect.andThen(
-            Effect.annotateCurrentSpan("k8s.outcome", outcome),
-            recordKubeCall(call, outcome, outcome === "interrupted" ? undefined : Number(end - start) / 1e9)
-          )
-        })
-      ),
-      Effect.withSpan(`KubeClient.${call.method}`, {
+  Effect.withFiber((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const start = clock.currentTimeNanosUnsafe()
+    const tracing = isTracing(fiber)
+    const observed = Effect.onExit(effect, (exit) =>
+      Effect.withFiber((inner) => {
+        const outcome = kubeOutcome(exit)
+        const seconds = outcome === "interrupted" ? undefined : Number(clock.currentTimeNanosUnsafe() - start) / 1e9
+        recordKubeCallUnsafe(inner.context, call, outcome, seconds)
+        return tracing ? Effect.annotateCurrentSpan("k8s.outcome", outcome) : Effect.void
+      }))
+    return tracing
+      ? Effect.withSpan(observed, `KubeClient.${call.method}`, {
         kind: "client",
         attributes: {
           "k8s.resource": call.resource,
@@ -45,7 +50,8 @@ export const observeKubeCall = <A, R>(
           "k8s.name": call.objectName
         }
       })
-    ))
+      : observed
+  })
 
 /**
  * A watch lives for minutes: no span and no duration, only a count of how
@@ -132,13 +138,13 @@ export const observeKubeClient = (client: KubeClientShape): KubeClientShape => (
  * retries, as `k8s.outcome` on the current span.
  */
 export const annotateKubeOutcome = <A, R>(self: Effect.Effect<A, KubeError, R>): Effect.Effect<A, KubeError, R> =>
-  Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("k8s.outcome", kubeOutcome(exit)))
+  whenTracing(Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("k8s.outcome", kubeOutcome(exit))), self)
 
 /** For the `resolve.clusterConfig` span: `config.outcome` = `ok` or the error's tag. */
 export const annotateConfigOutcome = <A, E extends { readonly _tag: string }, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
-  Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("config.outcome", configOutcome(exit)))
+  whenTracing(Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("config.outcome", configOutcome(exit))), self)
 
 const configOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string => {
   if (exit._tag === "Success") return "ok"

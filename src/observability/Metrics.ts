@@ -6,7 +6,7 @@
  * error tags are mapped to an enum here, and no name that comes from a user
  * (namespace, pod, SVM, share, Secret) ever becomes a label.
  */
-import { Cause, Effect, Exit, Metric } from "effect"
+import { Cause, type Context, Effect, Exit, Metric } from "effect"
 import type { Outcome } from "../admission/pipeline.ts"
 
 export const metricPrefix = "filer_sidecar_injector"
@@ -186,137 +186,154 @@ export const httpRoute = (url: string): HttpRouteLabel => {
 
 const name = (suffix: string) => `${metricPrefix}_${suffix}`
 
-export const admissions = Metric.counter(name("admissions_total"), {
-  description: "AdmissionReviews answered, by decision",
-  incremental: true
-})
-export const admissionDuration = Metric.histogram(name("admission_duration_seconds"), {
-  description: "Time to answer one AdmissionReview, from the parsed body to the answer",
-  boundaries: latencyBoundaries
-})
-export const sidecarsInjected = Metric.counter(name("sidecars_injected_total"), {
-  description: "goofys sidecars injected (one per share mounted)",
-  incremental: true
-})
-export const podSkips = Metric.counter(name("pod_skips_total"), {
-  description: "Pods admitted unchanged, by reason",
-  incremental: true
-})
-export const filerSkips = Metric.counter(name("filer_skips_total"), {
-  description: "SVMs and shares skipped (or mounted without their env var) with a warning, by reason",
-  incremental: true
-})
-export const infrastructureFailures = Metric.counter(name("infrastructure_failures_total"), {
-  description: "Admissions whose filers could not be looked up (then denied, or admitted without filers), by cause",
-  incremental: true
-})
-export const kubeRequests = Metric.counter(name("kube_requests_total"), {
-  description: "Kubernetes API calls, by resource, verb and outcome",
-  incremental: true
-})
-export const kubeRequestDuration = Metric.histogram(name("kube_request_duration_seconds"), {
-  description: "Duration of Kubernetes API calls (watches excluded), by resource and verb",
-  boundaries: latencyBoundaries
-})
-export const configReloads = Metric.counter(name("config_reloads_total"), {
-  description: "Reload attempts of the injector's configuration ConfigMaps, by object and result",
-  incremental: true
-})
-export const configCurrent = Metric.gauge(name("config_current"), {
-  description: "1 when the latest version of the configuration object is in use, 0 while it is missing or invalid " +
-    "(the last good version, if any, is still served)"
-})
-export const ready = Metric.gauge(name("ready"), {
-  description: "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
-})
-export const httpRequests = Metric.counter(name("http_requests_total"), {
-  description: "HTTP requests answered, by route and status code",
-  incremental: true
-})
+type Attributes = Readonly<Record<string, string>>
 
-// One labelled metric per label combination, made once.
-const labelled = <M extends Metric.Metric<any, any>>(metric: M) => {
+const counter = (suffix: string, description: string) => (attributes?: Attributes) =>
+  Metric.counter(name(suffix), { description, incremental: true, ...(attributes === undefined ? {} : { attributes }) })
+
+const histogram = (suffix: string, description: string) => (attributes?: Attributes) =>
+  Metric.histogram(name(suffix), {
+    description,
+    boundaries: latencyBoundaries,
+    ...(attributes === undefined ? {} : { attributes })
+  })
+
+const gauge = (suffix: string, description: string) => (attributes?: Attributes) =>
+  Metric.gauge(name(suffix), { description, ...(attributes === undefined ? {} : { attributes }) })
+
+/**
+ * One metric per label combination, made once and kept: `key` joins the
+ * label values. (A metric made once with its attributes is much cheaper to
+ * update than `Metric.withAttributes`, which rebuilds its series key on
+ * every update.)
+ */
+const labelled = <M>(make: (attributes: Attributes) => M) => {
   const cache = new Map<string, M>()
-  return (attributes: Readonly<Record<string, string>>): M => {
-    const key = JSON.stringify(attributes)
+  return (key: string, attributes: () => Attributes): M => {
     let found = cache.get(key)
     if (found === undefined) {
-      found = Metric.withAttributes(metric, attributes) as M
+      found = make(attributes())
       cache.set(key, found)
     }
     return found
   }
 }
 
-const admissionsBy = labelled(admissions)
-const podSkipsBy = labelled(podSkips)
-const filerSkipsBy = labelled(filerSkips)
-const failuresBy = labelled(infrastructureFailures)
-const kubeRequestsBy = labelled(kubeRequests)
-const kubeDurationBy = labelled(kubeRequestDuration)
-const configReloadsBy = labelled(configReloads)
-const configCurrentBy = labelled(configCurrent)
-const httpRequestsBy = labelled(httpRequests)
+const admissionsBy = labelled(counter("admissions_total", "AdmissionReviews answered, by decision"))
+const admissionDuration = histogram(
+  "admission_duration_seconds",
+  "Time to answer one AdmissionReview, from the parsed body to the answer"
+)()
+const sidecarsInjected = counter("sidecars_injected_total", "goofys sidecars injected (one per share mounted)")()
+const podSkipsBy = labelled(counter("pod_skips_total", "Pods admitted unchanged, by reason"))
+const filerSkipsBy = labelled(
+  counter("filer_skips_total", "SVMs and shares skipped (or mounted without their env var) with a warning, by reason")
+)
+const failuresBy = labelled(
+  counter(
+    "infrastructure_failures_total",
+    "Admissions whose filers could not be looked up (then denied, or admitted without filers), by cause"
+  )
+)
+const kubeRequestsBy = labelled(counter("kube_requests_total", "Kubernetes API calls, by resource, verb and outcome"))
+const kubeDurationBy = labelled(
+  histogram("kube_request_duration_seconds", "Duration of Kubernetes API calls (watches excluded), by resource and verb")
+)
+const configReloadsBy = labelled(
+  counter("config_reloads_total", "Reload attempts of the injector's configuration ConfigMaps, by object and result")
+)
+const configCurrentBy = labelled(
+  gauge(
+    "config_current",
+    "1 when the latest version of the configuration object is in use, 0 while it is missing or invalid " +
+      "(the last good version, if any, is still served)"
+  )
+)
+const ready = gauge(
+  "ready",
+  "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
+)()
+const httpRequestsBy = labelled(counter("http_requests_total", "HTTP requests answered, by route and status code"))
+
+const byDecision = (decision: string) => admissionsBy(decision, () => ({ decision }))
 
 // -----------------------------------------------------------------------------
-// Recording
+// Recording: synchronous updates of the registry in the fiber's context
+// (these run on every admission and every Kubernetes call).
+
+/** Runs `record` with the current context (whose MetricRegistry holds the series). */
+const recording = (record: (context: Context.Context<never>) => void): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    record(fiber.context)
+    return Effect.void
+  })
 
 /** Counts one answered admission. */
 export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const updates: Array<Effect.Effect<void>> = [
-      Metric.update(admissionsBy({ decision: outcome.decision }), 1),
-      Metric.update(admissionDuration, seconds)
-    ]
+  recording((context) => {
+    byDecision(outcome.decision).updateUnsafe(1, context)
+    admissionDuration.updateUnsafe(seconds, context)
     if (outcome.sharesMounted > 0 && outcome.decision === "injected") {
-      updates.push(Metric.update(sidecarsInjected, outcome.sharesMounted))
+      sidecarsInjected.updateUnsafe(outcome.sharesMounted, context)
     }
     if (outcome.decision === "skipped") {
-      updates.push(Metric.update(podSkipsBy({ reason: podSkipReason(outcome.reason) }), 1))
+      const reason = podSkipReason(outcome.reason)
+      podSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
     }
     if (outcome.failure !== undefined) {
-      updates.push(Metric.update(failuresBy({ cause: failureCause(outcome.failure) }), 1))
+      const cause = failureCause(outcome.failure)
+      failuresBy(cause, () => ({ cause })).updateUnsafe(1, context)
     }
-    for (const reason of outcome.skipped) {
-      updates.push(Metric.update(filerSkipsBy({ reason: filerSkipReason(reason) }), 1))
+    for (const skipped of outcome.skipped) {
+      const reason = filerSkipReason(skipped)
+      filerSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
     }
-    return Effect.all(updates, { discard: true })
   })
+
+/** Counts one Kubernetes call, and its duration unless `seconds` is undefined (a watch, an interrupted call). */
+export const recordKubeCallUnsafe = (
+  context: Context.Context<never>,
+  call: { readonly resource: string; readonly verb: string },
+  outcome: KubeOutcome,
+  seconds: number | undefined
+): void => {
+  const { resource, verb } = call
+  kubeRequestsBy(`${resource} ${verb} ${outcome}`, () => ({ resource, verb, outcome })).updateUnsafe(1, context)
+  if (seconds !== undefined) kubeDurationBy(`${resource} ${verb}`, () => ({ resource, verb })).updateUnsafe(seconds, context)
+}
 
 export const recordKubeCall = (
   call: { readonly resource: string; readonly verb: string },
   outcome: KubeOutcome,
   seconds: number | undefined
-): Effect.Effect<void> =>
-  Effect.all([
-    Metric.update(kubeRequestsBy({ resource: call.resource, verb: call.verb, outcome }), 1),
-    seconds === undefined
-      ? Effect.void
-      : Metric.update(kubeDurationBy({ resource: call.resource, verb: call.verb }), seconds)
-  ], { discard: true })
+): Effect.Effect<void> => recording((context) => recordKubeCallUnsafe(context, call, outcome, seconds))
 
 /** For `ClusterConfig`'s reload observer: `object` as it names it (`ConfigMap das/filers-list`). */
 export const recordConfigReload = (object: string, result: ReloadResultLabel): Effect.Effect<void> =>
-  Effect.suspend(() => {
+  recording((context) => {
     const label = configObject(object)
-    const current = result === "loaded" ? 1 : result === "watch-error" ? undefined : 0
-    return Effect.all([
-      Metric.update(configReloadsBy({ object: label, result }), 1),
-      current === undefined ? Effect.void : Metric.update(configCurrentBy({ object: label }), current)
-    ], { discard: true })
+    configReloadsBy(`${label} ${result}`, () => ({ object: label, result })).updateUnsafe(1, context)
+    if (result !== "watch-error") {
+      configCurrentBy(label, () => ({ object: label })).updateUnsafe(result === "loaded" ? 1 : 0, context)
+    }
   })
 
-export const recordReady = (isReady: boolean): Effect.Effect<void> => Metric.update(ready, isReady ? 1 : 0)
+export const recordReady = (isReady: boolean): Effect.Effect<void> =>
+  recording((context) => ready.updateUnsafe(isReady ? 1 : 0, context))
 
 export const recordHttpRequest = (url: string, status: number): Effect.Effect<void> =>
-  Metric.update(httpRequestsBy({ route: httpRoute(url), code: String(status) }), 1)
+  recording((context) => {
+    const route = httpRoute(url)
+    const code = String(status)
+    httpRequestsBy(`${route} ${code}`, () => ({ route, code })).updateUnsafe(1, context)
+  })
 
 /**
  * Every admission decision at 0 and readiness at 0, so the series exist (and
  * `rate()` works) before the first admission. Call once at start.
  */
-export const initializeMetrics: Effect.Effect<void> = Effect.all([
-  ...decisions.map((decision) => Metric.update(admissionsBy({ decision }), 0)),
-  Metric.update(sidecarsInjected, 0),
-  recordReady(false)
-], { discard: true })
+export const initializeMetrics: Effect.Effect<void> = recording((context) => {
+  for (const decision of decisions) byDecision(decision).updateUnsafe(0, context)
+  sidecarsInjected.updateUnsafe(0, context)
+  ready.updateUnsafe(0, context)
+})

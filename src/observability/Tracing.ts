@@ -15,7 +15,8 @@
  *   OTEL_RESOURCE_ATTRIBUTES             extra resource attributes
  *
  * Unset, no tracer is installed: Effect keeps its native tracer, the HTTP
- * server skips its tracing middleware, nothing is exported.
+ * server skips its tracing middleware, the observability code makes no spans
+ * of its own (Traced.ts), nothing is exported.
  *
  * The exporter is effect's (`effect/observability` OtlpTracer over the
  * global `fetch`); no OpenTelemetry SDK is involved.
