@@ -70,8 +70,10 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
   )
   // Every read ends (each is bounded by the deadline) before one failure is
   // chosen: the first in SVM order, so the same outage gives the same denial.
-  const failed = lookups.find((lookup) => lookup._tag === "Failure")
-  if (failed !== undefined) return yield* Effect.fromResult(failed)
-  const found = lookups.flatMap((lookup) => (lookup._tag === "Success" ? [lookup.success] : []))
+  const found: Array<readonly [string, SecretLookup]> = []
+  for (const lookup of lookups) {
+    if (lookup._tag === "Failure") return yield* Effect.fail(lookup.failure)
+    found.push(lookup.success)
+  }
   return Option.some<Resolved>({ shares, config, secrets: new Map(found) })
 })
