@@ -341,6 +341,109 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
     })
   })
 
+/**
+ * Requests at a steady rate, open loop: one every 1000/rate ms whether or not
+ * earlier ones have been answered, as the kube-apiserver sends admissions.
+ * (autocannon's `overallRate` is closed loop per connection: each connection
+ * sends its share of the second back to back, then waits for the next second,
+ * so its latencies are those of a burst at full concurrency.)
+ */
+export const runPaced = (options: {
+  readonly port: number
+  readonly body: string
+  readonly rate: number
+  readonly seconds: number
+  readonly verifyBody?: (body: string) => boolean
+}): Promise<LoadResult> =>
+  new Promise((resolve) => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 64, rejectUnauthorized: false })
+    const latencies: Array<number> = []
+    const statusCodes: Record<string, number> = {}
+    let errors = 0
+    let timeouts = 0
+    let mismatches = 0
+    let sent = 0
+    let pending = 0
+    let stopped = false
+    const startedAt = performance.now()
+    const finish = () => {
+      agent.destroy()
+      const sorted = Float64Array.from(latencies).sort()
+      const seconds = (performance.now() - startedAt) / 1000
+      resolve({
+        seconds: round(seconds),
+        requests: latencies.length,
+        requestsPerSecond: round(latencies.length / options.seconds, 0),
+        latencyMs: {
+          p50: round(percentile(sorted, 50)),
+          p90: round(percentile(sorted, 90)),
+          p99: round(percentile(sorted, 99)),
+          p999: round(percentile(sorted, 99.9)),
+          max: round(sorted.length === 0 ? 0 : sorted[sorted.length - 1]!)
+        },
+        errors,
+        timeouts,
+        non2xx: Object.entries(statusCodes).filter(([code]) => code !== "200").reduce((n, [, count]) => n + count, 0),
+        mismatches,
+        statusCodes
+      })
+    }
+    const sendOne = () => {
+      sent += 1
+      pending += 1
+      const started = performance.now()
+      const done = () => {
+        pending -= 1
+        if (stopped && pending === 0) finish()
+      }
+      const request = https.request(
+        {
+          host: "127.0.0.1",
+          port: options.port,
+          path: "/inject",
+          method: "POST",
+          agent,
+          timeout: 10_000,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(options.body) }
+        },
+        (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () => {
+            latencies.push(performance.now() - started)
+            const code = String(response.statusCode)
+            statusCodes[code] = (statusCodes[code] ?? 0) + 1
+            if (options.verifyBody !== undefined && !options.verifyBody(Buffer.concat(chunks).toString("utf8"))) mismatches += 1
+            done()
+          })
+        }
+      )
+      request.on("timeout", () => {
+        timeouts += 1
+        request.destroy(new Error("timeout"))
+      })
+      request.on("error", () => {
+        errors += 1
+        done()
+      })
+      request.end(options.body)
+    }
+    const interval = 1000 / options.rate
+    const total = Math.round(options.rate * options.seconds)
+    // Each request at its own time: startedAt + i * interval, whatever the timer's drift.
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - startedAt) / interval) + 1)
+      while (sent < due) sendOne()
+      if (sent >= total) {
+        stopped = true
+        if (pending === 0) finish()
+        return
+      }
+      setTimeout(tick, Math.max(0, startedAt + sent * interval - performance.now()))
+    }
+    tick()
+  })
+
 /** A load run while sampling `pid`'s RSS: the run's result and the peak RSS during it. */
 export const runLoadSampled = async (pid: number, options: LoadOptions) => {
   const sampler = sampleRss(pid)

@@ -13,7 +13,9 @@
  * 2. Throughput: the webhook (`serve --cluster manifests/examples/cluster`,
  *    TLS) and the floor, each driven by autocannon for `--seconds` at
  *    `--connections`, per review kind, after a warm-up. Requests/s, p50/p99,
- *    errors, answers that do not look right, peak RSS.
+ *    errors, answers that do not look right, peak RSS. On the full review,
+ *    also the framework's floor (frameworkFloor.ts: HttpRouter answering the
+ *    fixed patch), which splits our cost into framework and pipeline.
  * 3. Fixed rate: `--rate` req/s of full-injection reviews, with the cluster in
  *    memory, then through the fake API server (KubeClientLive, kubeconfig)
  *    with 0 ms and `--latency-ms` added to every API round trip: p99 shows what
@@ -44,6 +46,7 @@ import {
   reviewKinds,
   reviewObject,
   runLoadSampled,
+  runPaced,
   sampleRss,
   scratchDir,
   spawnNode,
@@ -93,6 +96,8 @@ const kinds = flags.kinds.split(",").map((kind) => {
 
 const webhookNodeOptions = flags["node-options"].split(/\s+/).filter((option) => option !== "")
 const scratch = scratchDir("filer-bench")
+// A fixed uid for the paced client (it does not use autocannon's id replacement).
+const reviewObjectText = (kind: ReviewKind) => JSON.stringify(reviewObject(kind, `bench-paced-${kind}`))
 const log = (line: string) => process.stdout.write(`${line}\n`)
 
 // Quick exits for children: the shutdown drain is the soak's business, not the bench's.
@@ -188,12 +193,12 @@ const printTable = (
 ) => {
   log(`\n${title}`)
   log(
-    `${"".padEnd(28)}${pad("req/s", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}` +
+    `${"".padEnd(40)}${pad("req/s", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("max ms", 9)}` +
       `${pad("errors", 8)}${pad("non2xx", 8)}${pad("wrong", 7)}${pad("RSS MiB", 9)}`
   )
   for (const { label, result } of rows) {
     log(
-      `${label.padEnd(28)}${pad(String(result.requestsPerSecond), 8)}${pad(fmt(result.latencyMs.p50, 2), 9)}` +
+      `${label.padEnd(40)}${pad(String(result.requestsPerSecond), 8)}${pad(fmt(result.latencyMs.p50, 2), 9)}` +
         `${pad(fmt(result.latencyMs.p99, 2), 9)}${pad(fmt(result.latencyMs.max), 9)}` +
         `${pad(String(result.errors), 8)}${pad(String(result.non2xx), 8)}${pad(String(result.mismatches), 7)}` +
         `${pad(fmt(result.peakRssMiB), 9)}`
@@ -239,6 +244,7 @@ const main = async () => {
   let webhookLoadPeakMiB = 0
   let floorLoadPeakMiB = 0
   let webhookErrors: ReadonlyArray<string> = []
+  let frameworkRatio: number | undefined
   if (!flags["skip-throughput"]) {
     const webhook = await startWebhook("webhook-cluster", clusterArgs, {}, flags["cpu-prof"])
     let fullPatch: string | undefined
@@ -255,6 +261,24 @@ const main = async () => {
     )
     children.add(floor)
     await waitReady(floor, floorPort)
+    // The framework's floor: the same fixed answer through effect's HttpRouter (once, on the full review).
+    const frameworkPort = await freePort()
+    const framework = spawnNode(
+      [
+        path.join(repoRoot, "test", "bench", "frameworkFloor.ts"),
+        "--port",
+        String(frameworkPort),
+        "--cert",
+        tls.certFile,
+        "--key",
+        tls.keyFile,
+        "--patch",
+        patchFile
+      ],
+      { logFile: path.join(scratch, "framework-floor.log"), nodeOptions: webhookNodeOptions }
+    )
+    children.add(framework)
+    await waitReady(framework, frameworkPort)
     const webhookRss = sampleRss(webhook.child.pid)
     const floorRss = sampleRss(floor.pid)
 
@@ -262,7 +286,12 @@ const main = async () => {
     for (const kind of kinds) {
       const body = reviewBody(kind)
       const verifyBody = verifierFor(kind)
-      for (const [target, port, pid] of [["webhook", webhook.port, webhook.child.pid], ["floor", floorPort, floor.pid]] as const) {
+      const targets: ReadonlyArray<readonly [string, number, number]> = [
+        ["webhook", webhook.port, webhook.child.pid],
+        ["floor", floorPort, floor.pid],
+        ...(kind === "full" ? [["framework", frameworkPort, framework.pid] as const] : [])
+      ]
+      for (const [target, port, pid] of targets) {
         if (warmup > 0) await runLoadSampled(pid, { port, body, seconds: warmup, connections })
         const result = await runLoadSampled(pid, {
           port,
@@ -284,6 +313,7 @@ const main = async () => {
     webhookLoadPeakMiB = Math.round(webhookRss.peakMiB() * 10) / 10
     floorLoadPeakMiB = Math.round(floorRss.peakMiB() * 10) / 10
     await stop(floor)
+    await stop(framework)
     await stop(webhook.child)
     webhookErrors = errorLogLines(webhook.child.logFile)
 
@@ -292,6 +322,12 @@ const main = async () => {
     log(`webhook ERROR log lines during the runs: ${webhookErrors.length}`)
     log(`\nthroughput ratio, webhook / floor:`)
     for (const kind of kinds) log(`  ${kind.padEnd(12)} ${fmt(ratios[kind]!, 2)}   ${reviewDescriptions[kind]}`)
+    const frameworkRow = throughput.find((row) => row.target === "framework")
+    const floorFull = throughput.find((row) => row.target === "floor" && row.kind === "full")
+    if (frameworkRow !== undefined && floorFull !== undefined) {
+      frameworkRatio = Math.round((frameworkRow.result.requestsPerSecond / floorFull.result.requestsPerSecond) * 100) / 100
+      log(`  (the framework's own floor, HttpRouter answering the fixed patch: ${fmt(frameworkRatio, 2)} of the floor)`)
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -303,7 +339,19 @@ const main = async () => {
     const measure = async (setup: string, port: number, pid: number, kind: ReviewKind) => {
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
-      const result = await runLoadSampled(pid, {
+      // The figure that counts: requests evenly spaced (open loop), as admissions arrive.
+      const sampler = sampleRss(pid)
+      const paced = await runPaced({ port, body: reviewObjectText(kind), rate, seconds: rateSeconds, verifyBody: verifierFor(kind) })
+      sampler.stop()
+      fixedRate.push({
+        label: `${setup} ${kind}`,
+        setup,
+        target: "webhook (paced)",
+        kind,
+        result: { ...paced, peakRssMiB: Math.round(sampler.peakMiB() * 10) / 10 }
+      })
+      // autocannon's overallRate for comparison: each connection's share of a second sent back to back.
+      const bursty = await runLoadSampled(pid, {
         port,
         body,
         seconds: rateSeconds,
@@ -311,10 +359,13 @@ const main = async () => {
         overallRate: rate,
         verifyBody: verifierFor(kind)
       })
-      fixedRate.push({ label: `${setup} ${kind}`, setup, target: "webhook", kind, result })
-      log(`  ${setup.padEnd(22)} ${kind.padEnd(10)} p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms`)
+      fixedRate.push({ label: `${setup} ${kind} (autocannon)`, setup, target: "webhook (autocannon)", kind, result: bursty })
+      log(
+        `  ${setup.padEnd(22)} ${kind.padEnd(10)} paced p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms; ` +
+          `autocannon overallRate p99 ${bursty.latencyMs.p99} ms`
+      )
     }
-    log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s, ${rateConnections} connections`)
+    log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s: paced (one request every ${1000 / rate} ms), then autocannon overallRate with ${rateConnections} connections`)
 
     const memory = await startWebhook("webhook-rate-memory", clusterArgs)
     await measure("memory cluster", memory.port, memory.child.pid, "full")
@@ -351,9 +402,10 @@ const main = async () => {
     readyMs: ready,
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
     ratioToFloor: ratios,
+    frameworkRatioToFloor: frameworkRatio,
     peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
     webhookErrorLogLines: webhookErrors.length,
-    fixedRate: fixedRate.map(({ kind, result, setup }) => ({ setup, kind, rate, ...result })),
+    fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
     readyThroughFakeApiMs: readyThroughApi,
     scratch
   }
