@@ -2,7 +2,7 @@
  * Soak: the webhook under a steady rate for minutes, with a TLS rotation and
  * a SIGTERM/restart on the way. Not part of `npm test`.
  *
- *   node test/bench/soak.ts [--minutes 10] [--rate 100] [--sample-seconds 5]
+ *   node test/bench/soak.ts [--minutes 10] [--rate 100] [--sample-seconds 5] [--switch-delay-ms 1500]
  *
  * 1. Instance A starts (`serve --cluster manifests/examples/cluster` with
  *    --tls-cert/--tls-key files) and gets a mix of reviews at `--rate` req/s
@@ -10,8 +10,9 @@
  *    every answer checked (status, uid, patch or not).
  * 2. Restart, at 10 % of the run, as a rolling update does it: instance B
  *    starts on another port and gets ready; A gets SIGTERM while traffic still
- *    goes to it (endpoints lag); the client moves to B once A's /readyz stops
- *    saying 200. A must answer everything it was sent, then exit 0.
+ *    goes to it; the client moves to B `--switch-delay-ms` (1500) after A's
+ *    /readyz stops saying 200, as endpoints lag. A must answer everything it
+ *    was sent, then exit 0.
  * 3. TLS rotation, at 50 %: a new certificate and key are renamed over the
  *    files B serves; new connections must see the new certificate within a
  *    few seconds, and no request may fail meanwhile.
@@ -52,12 +53,15 @@ const { values: flags } = parseArgs({
   options: {
     minutes: { type: "string", default: "10" },
     rate: { type: "string", default: "100" },
-    "sample-seconds": { type: "string", default: "5" }
+    "sample-seconds": { type: "string", default: "5" },
+    // How long traffic still goes to A after its readiness turns false: endpoints lag (SHUTDOWN_DELAY_MS is 2000).
+    "switch-delay-ms": { type: "string", default: "1500" }
   }
 })
 const minutes = Number(flags.minutes)
 const rate = Number(flags.rate)
 const sampleSeconds = Number(flags["sample-seconds"])
+const switchDelayMs = Math.max(0, Math.min(10_000, Number(flags["switch-delay-ms"])))
 if (!(minutes > 0 && minutes <= 120) || !(rate > 0 && rate <= 2000) || !(sampleSeconds >= 1 && sampleSeconds <= 60)) {
   throw new Error("--minutes must be in (0, 120], --rate in (0, 2000], --sample-seconds in [1, 60]")
 }
@@ -215,10 +219,13 @@ const main = async () => {
   for (;;) {
     const status = await httpsStatus(a.port, "/readyz", 500)
     if (status !== 200) {
+      const notReadyAfterMs = Math.round(performance.now() - termAt)
+      log(`A's /readyz says ${status ?? "nothing"} after ${notReadyAfterMs} ms; traffic stays on A ${switchDelayMs} ms more (endpoints lag)`)
+      await sleep(switchDelayMs)
       target = b
       sampled = b
       switchedAfterMs = Math.round(performance.now() - termAt)
-      log(`A's /readyz says ${status ?? "nothing"} after ${switchedAfterMs} ms: traffic moves to B`)
+      log(`traffic moves to B ${switchedAfterMs} ms after SIGTERM`)
       break
     }
     await sleep(100)
@@ -233,7 +240,7 @@ const main = async () => {
   events.push({
     event: "restart",
     atSecond: round((termAt - t0) / 1000),
-    readinessOffAfterMs: switchedAfterMs,
+    trafficMovedAfterMs: switchedAfterMs,
     exitCode: aExit,
     exitedAfterMs: aExitMs,
     failures: stats.failures.length - failuresBefore,
@@ -292,7 +299,7 @@ const main = async () => {
     startedAt: startedAt.toISOString(),
     command: `node test/bench/soak.ts ${process.argv.slice(2).join(" ")}`.trim(),
     machine: machine(),
-    options: { minutes, rate, sampleSeconds },
+    options: { minutes, rate, sampleSeconds, switchDelayMs },
     requests: { sent: stats.sent, ok: stats.ok, failed: stats.failures.length, perInstance: stats.perTarget },
     latencyMs: {
       p50: round(percentile(stats.latencies, 50), 2),
