@@ -11,7 +11,7 @@ import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { observeKubeClient } from "../observability/Kube.ts"
 import { KubeConflict, type KubeError, KubeNotFound, type Resource } from "./errors.ts"
 import { MemoryCluster } from "./MemoryCluster.ts"
-import { type ConfigMap, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
+import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface KubeClientShape {
   readonly getConfigMap: (namespace: string, name: string) => Effect.Effect<ConfigMap, KubeError>
@@ -106,7 +106,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
         getWebhookConfiguration: (name) =>
           call("mutatingwebhookconfigurations", "get", "", name, () => found("mutatingwebhookconfigurations", "", name)),
         createWebhookConfiguration: (object) => {
-          const name = nameOf(object)
+          const name = metadataOf(object).name
           return call("mutatingwebhookconfigurations", "create", "", name, () =>
             cluster.create("mutatingwebhookconfigurations", object).pipe(
               Effect.mapError(() =>
@@ -116,7 +116,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
             ))
         },
         replaceWebhookConfiguration: (object) => {
-          const name = nameOf(object)
+          const name = metadataOf(object).name
           return call("mutatingwebhookconfigurations", "update", "", name, () =>
             cluster.replace("mutatingwebhookconfigurations", object).pipe(
               Effect.mapError((reason) =>
@@ -134,12 +134,4 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
       }))
     })
   )
-}
-
-const nameOf = (object: RawObject): string => {
-  const metadata = object.metadata
-  if (typeof metadata === "object" && metadata !== null && "name" in metadata && typeof metadata.name === "string") {
-    return metadata.name
-  }
-  return ""
 }

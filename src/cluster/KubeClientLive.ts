@@ -36,7 +36,7 @@ import {
   type Resource
 } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
-import { type ConfigMap, type RawObject, toConfigMap, toSecret } from "./objects.ts"
+import { type ConfigMap, metadataOf, type RawObject, toConfigMap, toSecret } from "./objects.ts"
 
 /** No Kubernetes configuration could be found or loaded. */
 export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
@@ -331,11 +331,6 @@ const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<Raw
   return Effect.succeed(object)
 }
 
-const nameOf = (object: RawObject): string => {
-  const metadata = object.metadata
-  return Predicate.isObject(metadata) && "name" in metadata && typeof metadata.name === "string" ? metadata.name : ""
-}
-
 /** One watch event line, as what the stream emits: nothing (BOOKMARK), the new state, or an error. */
 const parseWatchLine = (call: Call, line: string): Stream.Stream<Option.Option<ConfigMap>, KubeError> => {
   let parsed: unknown
@@ -536,7 +531,7 @@ export const layerFromKubeConfig = (
                 )
               }
               const item = (list.items as ReadonlyArray<unknown>).find(
-                (item): item is RawObject => Predicate.isObject(item) && nameOf(item as RawObject) === name
+                (item): item is RawObject => Predicate.isObject(item) && metadataOf(item as RawObject).name === name
               )
               const current = item === undefined ? Option.none() : Option.some(toConfigMap(item))
               return Stream.succeed(current).pipe(
@@ -572,14 +567,14 @@ export const layerFromKubeConfig = (
         },
 
         createWebhookConfiguration: (object) => {
-          const name = nameOf(object)
+          const name = metadataOf(object).name
           const call: Call = { resource: "mutatingwebhookconfigurations", verb: "create", namespace: "", objectName: name }
           return requestObject(call, "POST", webhookPath(), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)
         },
 
         replaceWebhookConfiguration: (object) => {
-          const name = nameOf(object)
+          const name = metadataOf(object).name
           const call: Call = { resource: "mutatingwebhookconfigurations", verb: "update", namespace: "", objectName: name }
           return requestObject(call, "PUT", webhookPath(name), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)

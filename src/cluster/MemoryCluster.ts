@@ -11,7 +11,7 @@ import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
 import type { KubeError, Resource } from "./errors.ts"
 import { loadManifestDirectory, type ManifestError } from "./manifestFiles.ts"
-import type { RawObject } from "./objects.ts"
+import { metadataOf, type RawObject } from "./objects.ts"
 
 /** The kinds the memory cluster stores; other kinds in a folder (a Namespace, say) are ignored. */
 const resourceOfKind: Readonly<Record<string, Resource>> = {
@@ -37,14 +37,6 @@ export interface Fault {
 type Listener = { readonly key: string; readonly queue: Queue.Queue<Option.Option<RawObject>, import("effect/Cause").Done> }
 
 const keyOf = (resource: Resource, namespace: string, name: string) => `${resource}/${namespace}/${name}`
-
-const metadataOf = (raw: RawObject): { name: string; namespace: string } => {
-  const metadata = (typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : {}) as RawObject
-  return {
-    name: typeof metadata.name === "string" ? metadata.name : "",
-    namespace: typeof metadata.namespace === "string" ? metadata.namespace : ""
-  }
-}
 
 export class MemoryClusterStore {
   private readonly objects = new Map<string, RawObject>()

@@ -44,7 +44,8 @@ const stringRecord = (value: unknown): Record<string, string> => {
   return out
 }
 
-const metadataOf = (raw: RawObject) => {
+/** An object's name, namespace and resourceVersion, empty when absent. */
+export const metadataOf = (raw: RawObject) => {
   const metadata = Predicate.isObject(raw.metadata) ? raw.metadata as RawObject : {}
   return {
     name: Predicate.isString(metadata.name) ? metadata.name : "",
