@@ -219,5 +219,3 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
   ).pipe(spans.encode)
   return answer(response, outcome)
 }, annotateAdmissionSpan)
-
-export type AdmitEffect = Effect.Effect<Admission, AdmissionDecodeError, AdmissionServices>

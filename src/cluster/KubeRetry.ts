@@ -5,7 +5,7 @@
  * it, the last error is returned so the denial can say what failed.
  */
 import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
-import type { KubeError } from "./errors.ts"
+import { isRetryable, type KubeError } from "./errors.ts"
 
 export interface KubeRetryPolicy {
   /** The wait before try `attempt + 1` (attempt counts from 1), given the server's Retry-After, if any. */
@@ -64,7 +64,7 @@ export const retryWithinDeadline = <A>(
       )
       if (result._tag === "Success") return result.success
       const error = result.failure
-      if (error._tag !== "KubeTransient" || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
+      if (!isRetryable(error) || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
       const wait = yield* policy.delay(attempt, error.retryAfterMillis)
       const now = yield* Clock.currentTimeMillis
       if (now + Duration.toMillis(wait) >= cutoff) return yield* Effect.fail(error)

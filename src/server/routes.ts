@@ -9,7 +9,7 @@
  */
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { admit, type AdmissionServices, parseJson } from "../admission/pipeline.ts"
+import { admit, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
 import { countResponses, logRejectedReview, metricsPath, metricsResponse } from "../observability/Http.ts"
@@ -110,5 +110,3 @@ export const routes = (tlsReady: Effect.Effect<boolean>) =>
     HttpRouter.add("*", "*", countResponses(Effect.sync(() => problem(404, "not found; the webhook answers POST /inject")))),
     Layer.effectDiscard(initializeMetrics)
   )
-
-export type RouteServices = AdmissionServices | Readiness

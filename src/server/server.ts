@@ -11,7 +11,6 @@ import { Duration, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Https from "node:https"
 import type * as Http from "node:http"
-import type { AdmissionLayerServices } from "../admission/layers.ts"
 import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
@@ -105,6 +104,3 @@ export const webhookServerLayer = Layer.unwrap(
     return drain.pipe(Layer.provideMerge(app), Layer.provideMerge(listening))
   })
 )
-
-/** What the server layer needs. */
-export type WebhookServerServices = AdmissionLayerServices | Settings | ServingCertificate | Readiness
