@@ -20,10 +20,10 @@ import {
   type AdmissionReviewResponse,
   reviewResponse
 } from "../domain/admission.ts"
-import { decidePod, decideRequest } from "../domain/decide.ts"
+import { decidePod, decideRequest, type PodSkipCode } from "../domain/decide.ts"
 import type { Json, JsonObject } from "../domain/json.ts"
 import { isJsonObject } from "../domain/json.ts"
-import { plan } from "../domain/plan.ts"
+import { type FilerSkipCode, plan } from "../domain/plan.ts"
 import { Pod, podDisplayName } from "../domain/pod.ts"
 import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
@@ -39,12 +39,16 @@ export interface Outcome {
   readonly decision: "injected" | "skipped" | "denied" | "admitted-without-filers" | "invalid-pod"
   /** Why it was skipped or denied; empty when injected. */
   readonly reason: string
+  /** When skipped: the reason as a code. */
+  readonly skipCode?: PodSkipCode
   readonly namespace: string
   readonly pod: string
   readonly svms: number
   readonly sharesMounted: number
   /** Reasons of each skipped SVM or share. */
   readonly skipped: ReadonlyArray<string>
+  /** The same, as codes. */
+  readonly skippedCodes: ReadonlyArray<FilerSkipCode>
   readonly warnings: number
   /** The error tag of an infrastructure failure. */
   readonly failure?: string
@@ -106,6 +110,7 @@ const summary = (namespace: string, pod: string) => ({
   svms: 0,
   sharesMounted: 0,
   skipped: [],
+  skippedCodes: [],
   warnings: 0
 })
 
@@ -122,7 +127,12 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
 
   const early = decideRequest(request)
   if (early !== undefined && early._tag === "Skip") {
-    return answer(allow(uid, []), { decision: "skipped", reason: early.reason, ...summary(namespace, request.name ?? "") })
+    return answer(allow(uid, []), {
+      decision: "skipped",
+      reason: early.reason,
+      skipCode: early.code,
+      ...summary(namespace, request.name ?? "")
+    })
   }
 
   const decodedPod = decodePod(object)
@@ -144,6 +154,7 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
     return answer(allow(uid, warnings), {
       decision: "skipped",
       reason: decision.reason,
+      skipCode: decision.code,
       ...summary(namespace, podName),
       warnings: warnings.length
     })
@@ -181,6 +192,7 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
     return answer(allow(uid, []), {
       decision: "skipped",
       reason: "no existing-shares ConfigMap in the namespace",
+      skipCode: "no_existing_shares",
       ...summary(decision.namespace, podName)
     })
   }
@@ -204,14 +216,18 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
 
   const warnings = planned.skips.map(formatWarning)
   const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
+  const unchanged = sharesMounted === 0
+    ? { reason: "no share could be mounted", skipCode: "nothing_to_mount" as const }
+    : { reason: "already injected", skipCode: "already_injected" as const }
   const outcome: Outcome = {
     decision: patch.length === 0 ? "skipped" : "injected",
-    reason: patch.length === 0 ? (sharesMounted === 0 ? "no share could be mounted" : "already injected") : "",
+    ...(patch.length === 0 ? unchanged : { reason: "" }),
     namespace: decision.namespace,
     pod: podName,
     svms: planned.svms.length,
     sharesMounted,
     skipped: planned.skips.map((skip) => skip.reason),
+    skippedCodes: planned.skips.map((skip) => skip.code),
     warnings: warnings.length
   }
   const response = yield* Effect.sync(() =>

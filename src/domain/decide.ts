@@ -6,12 +6,28 @@
 import type { AdmissionRequest } from "./admission.ts"
 import { injectAnnotation, notebookLabel, notebookMarkerEnv, type Pod } from "./pod.ts"
 
+/** Why a pod is left alone, as a fixed code for metrics. */
+export const decisionSkipCodes = [
+  "not_pod",
+  "subresource",
+  "not_create",
+  "no_notebook_label",
+  "opted_out",
+  "no_namespace",
+  "no_notebook_container"
+] as const
+export type DecisionSkipCode = (typeof decisionSkipCodes)[number]
+
+/** Every reason a pod is admitted unchanged: decide's, and those known only after the lookup. */
+export const podSkipCodes = [...decisionSkipCodes, "no_existing_shares", "nothing_to_mount", "already_injected"] as const
+export type PodSkipCode = (typeof podSkipCodes)[number]
+
 export type Decision =
-  | { readonly _tag: "Skip"; readonly reason: string; readonly warning?: string }
+  | { readonly _tag: "Skip"; readonly code: DecisionSkipCode; readonly reason: string; readonly warning?: string }
   | { readonly _tag: "Inject"; readonly namespace: string; readonly notebookContainer: number }
 
-const skip = (reason: string, warning?: string): Decision =>
-  warning === undefined ? { _tag: "Skip", reason } : { _tag: "Skip", reason, warning }
+const skip = (code: DecisionSkipCode, reason: string, warning?: string): Decision =>
+  warning === undefined ? { _tag: "Skip", code, reason } : { _tag: "Skip", code, reason, warning }
 
 /** Annotation values that turn injection off; `injected` is what the injector leaves behind. */
 const optOutValues: ReadonlySet<string> = new Set(["n", "not", "false", "off", "injected"])
@@ -23,30 +39,31 @@ const optOutValues: ReadonlySet<string> = new Set(["n", "not", "false", "off", "
 export const decideRequest = (request: AdmissionRequest): Decision | undefined => {
   const kind = request.kind
   if (kind === undefined || kind.group !== "" || kind.version !== "v1" || kind.kind !== "Pod") {
-    return skip("not a core/v1 Pod")
+    return skip("not_pod", "not a core/v1 Pod")
   }
-  if (request.subResource !== undefined && request.subResource !== "") return skip(`a ${request.subResource} subresource`)
-  if (request.operation !== "CREATE") return skip(`operation ${request.operation ?? "(none)"}, not CREATE`)
+  if (request.subResource !== undefined && request.subResource !== "") return skip("subresource", `a ${request.subResource} subresource`)
+  if (request.operation !== "CREATE") return skip("not_create", `operation ${request.operation ?? "(none)"}, not CREATE`)
   return undefined
 }
 
 /** Rules 2, 3 and 5, on the decoded pod. */
 export const decidePod = (request: AdmissionRequest, pod: Pod): Decision => {
   const labels = pod.metadata?.labels ?? {}
-  if (!Object.hasOwn(labels, notebookLabel)) return skip(`no ${notebookLabel} label`)
+  if (!Object.hasOwn(labels, notebookLabel)) return skip("no_notebook_label", `no ${notebookLabel} label`)
   const annotation = pod.metadata?.annotations?.[injectAnnotation]
   if (annotation !== undefined && optOutValues.has(annotation.toLowerCase())) {
-    return skip(`annotation ${injectAnnotation}=${annotation}`)
+    return skip("opted_out", `annotation ${injectAnnotation}=${annotation}`)
   }
   // A pod under creation may carry no namespace: the request's is authoritative.
   const namespace = request.namespace || pod.metadata?.namespace || ""
-  if (namespace === "") return skip("no namespace in the request")
+  if (namespace === "") return skip("no_namespace", "no namespace in the request")
   // **fix**: the original always patched container 0.
   const notebookContainer = pod.spec.containers.findIndex((container) =>
     (container.env ?? []).some((env) => env.name === notebookMarkerEnv)
   )
   if (notebookContainer < 0) {
     return skip(
+      "no_notebook_container",
       `no container with env ${notebookMarkerEnv}`,
       `filers not mounted: no container has env ${notebookMarkerEnv} (the notebook container)`
     )

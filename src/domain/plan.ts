@@ -53,9 +53,26 @@ export interface PlannedSvm {
   readonly shares: ReadonlyArray<PlannedShare>
 }
 
+/** Why an SVM or share was skipped (or mounted without its env var), as a fixed code for metrics. */
+export const filerSkipCodes = [
+  "invalid_svm_name",
+  "invalid_share_list",
+  "svm_not_in_filers_list",
+  "invalid_filer_url",
+  "invalid_secret_name",
+  "secret_missing",
+  "secret_incomplete",
+  "unsafe_share_path",
+  "duplicate_mount_path",
+  "mounted_without_env"
+] as const
+export type FilerSkipCode = (typeof filerSkipCodes)[number]
+
 export interface Skip {
   readonly svm: string
   readonly share?: string
+  readonly code: FilerSkipCode
+  /** The same, in words, for the warning and the logs. */
   readonly reason: string
 }
 
@@ -81,20 +98,27 @@ export const sortedSvms = (shares: Readonly<Record<string, string>>): ReadonlyAr
 // Rejected before any lookup: a url that would break an env var or a command line.
 const unusableUrl = /[\s\u0000-\u001f\u007f]/
 
-type SvmCheck = Result.Result<{ readonly list: ReadonlyArray<string>; readonly url: string }, string | undefined>
+type SvmCheck = Result.Result<
+  { readonly list: ReadonlyArray<string>; readonly url: string },
+  { readonly code: FilerSkipCode; readonly reason: string } | undefined
+>
 
 /** The checks that need no Secret; `Failure(undefined)` means skip silently (an empty list). */
 const checkSvm = (svm: string, rawList: string, filers: Filers): SvmCheck => {
-  if (!isValidSvmName(svm)) return Result.fail("not a valid SVM name")
+  if (!isValidSvmName(svm)) return Result.fail({ code: "invalid_svm_name", reason: "not a valid SVM name" })
   const list = parseShareList(rawList)
-  if (Result.isFailure(list)) return Result.fail(list.failure)
+  if (Result.isFailure(list)) return Result.fail({ code: "invalid_share_list", reason: list.failure })
   if (list.success.length === 0) return Result.fail(undefined)
   const filer = filers.get(svm)
-  if (filer === undefined) return Result.fail("not in filers-list")
+  if (filer === undefined) return Result.fail({ code: "svm_not_in_filers_list", reason: "not in filers-list" })
   const url = filer.url ?? ""
-  if (url === "") return Result.fail("no url in filers-list")
-  if (unusableUrl.test(url)) return Result.fail("url in filers-list has spaces or control characters")
-  if (!isDns1123Subdomain(secretNameFor(svm))) return Result.fail("its Secret name would not be valid")
+  if (url === "") return Result.fail({ code: "invalid_filer_url", reason: "no url in filers-list" })
+  if (unusableUrl.test(url)) {
+    return Result.fail({ code: "invalid_filer_url", reason: "url in filers-list has spaces or control characters" })
+  }
+  if (!isDns1123Subdomain(secretNameFor(svm))) {
+    return Result.fail({ code: "invalid_secret_name", reason: "its Secret name would not be valid" })
+  }
   return Result.succeed({ list: list.success, url })
 }
 
@@ -140,22 +164,28 @@ export const plan = (input: PlanInput): Plan => {
   for (const svm of sortedSvms(input.shares)) {
     const checked = checkSvm(svm, input.shares[svm], filers)
     if (Result.isFailure(checked)) {
-      if (checked.failure !== undefined) skips.push({ svm, reason: checked.failure })
+      if (checked.failure !== undefined) skips.push({ svm, ...checked.failure })
       continue
     }
     const secretName = secretNameFor(svm)
     const lookup = secrets.get(svm) ?? { _tag: "Missing" }
     if (lookup._tag === "Missing") {
-      skips.push({ svm, reason: `Secret ${secretName} not found` })
+      skips.push({ svm, code: "secret_missing", reason: `Secret ${secretName} not found` })
       continue
     }
     if (isEmpty(lookup.access) || isEmpty(lookup.secret)) {
       const key = isEmpty(lookup.access) ? secretKeys.access : secretKeys.secret
-      skips.push({ svm, reason: `Secret ${secretName} has no ${key}` })
+      skips.push({ svm, code: "secret_incomplete", reason: `Secret ${secretName} has no ${key}` })
       continue
     }
     const svmEnv = isValidEnvName(`${svm}_access`)
-    if (!svmEnv) skips.push({ svm, reason: "mounted, but the SVM name is not a valid env name: no env vars" })
+    if (!svmEnv) {
+      skips.push({
+        svm,
+        code: "mounted_without_env",
+        reason: "mounted, but the SVM name is not a valid env name: no env vars"
+      })
+    }
 
     const seen = new Set<string>()
     const planned: Array<PlannedShare> = []
@@ -165,12 +195,12 @@ export const plan = (input: PlanInput): Plan => {
       seen.add(share)
       const unsafe = unsafeShareReason(share)
       if (unsafe !== undefined) {
-        skips.push({ svm, share, reason: unsafe })
+        skips.push({ svm, share, code: "unsafe_share_path", reason: unsafe })
         continue
       }
       const mountPath = `${filersMountRoot}/${svm}/${shareMountSuffix(share)}`
       if (mountPaths.has(mountPath)) {
-        skips.push({ svm, share, reason: "same mount path as an earlier share" })
+        skips.push({ svm, share, code: "duplicate_mount_path", reason: "same mount path as an earlier share" })
         continue
       }
       mountPaths.add(mountPath)
@@ -178,11 +208,21 @@ export const plan = (input: PlanInput): Plan => {
       let envName: string | undefined
       const suffix = shareEnvSuffix(share)
       if (suffix === "") {
-        skips.push({ svm, share, reason: "mounted, but no env var: nothing left of the name" })
+        skips.push({ svm, share, code: "mounted_without_env", reason: "mounted, but no env var: nothing left of the name" })
       } else if (credentialEnvNames.has(`${svm}_${suffix}`)) {
-        skips.push({ svm, share, reason: "mounted, but no env var: same name as an SVM's credentials or url" })
+        skips.push({
+          svm,
+          share,
+          code: "mounted_without_env",
+          reason: "mounted, but no env var: same name as an SVM's credentials or url"
+        })
       } else if (envNames.has(`${svm}_${suffix}`)) {
-        skips.push({ svm, share, reason: "mounted, but no env var: same name as an earlier share" })
+        skips.push({
+          svm,
+          share,
+          code: "mounted_without_env",
+          reason: "mounted, but no env var: same name as an earlier share"
+        })
       } else if (svmEnv) {
         envName = `${svm}_${suffix}`
         envNames.add(envName)

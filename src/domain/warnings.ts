@@ -31,7 +31,7 @@ const quote = (text: string, max: number): string => {
   return `"${body}…"`
 }
 
-export const formatWarning = (skip: Skip): string => {
+export const formatWarning = (skip: Pick<Skip, "svm" | "share" | "reason">): string => {
   const fixed = skip.share === undefined ? `filers: SVM  skipped: ${skip.reason}` : `filers: SVM  share  skipped: ${skip.reason}`
   const room = Math.max(maxWarningLength - fixed.length, 16)
   if (skip.share === undefined) {

@@ -11,7 +11,7 @@
  */
 import { Cause, Clock, Effect } from "effect"
 import type { Admission, Outcome } from "../admission/pipeline.ts"
-import { filerSkipReason, recordAdmission } from "./Metrics.ts"
+import { recordAdmission } from "./Metrics.ts"
 import { whenTracing } from "./Traced.ts"
 
 /** The outcome as span attributes (`admission.*`). */
@@ -21,7 +21,7 @@ export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => 
   "admission.svms": outcome.svms,
   "admission.shares_mounted": outcome.sharesMounted,
   "admission.shares_skipped": outcome.skipped.length,
-  "admission.skip_reasons": [...new Set(outcome.skipped.map(filerSkipReason))].sort(),
+  "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
   "admission.warnings": outcome.warnings,
   ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
 })

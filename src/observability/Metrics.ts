@@ -2,12 +2,15 @@
  * The injector's metrics, served on `GET /metrics` in the Prometheus text
  * format (effect's `PrometheusMetrics` over effect's `Metric` registry).
  *
- * Every label takes its value from a small fixed set: free-text reasons and
- * error tags are mapped to an enum here, and no name that comes from a user
+ * Every label takes its value from a small fixed set: skip reasons are the
+ * codes decide and plan give each skip, error tags are mapped to an enum
+ * here, and no name that comes from a user
  * (namespace, pod, SVM, share, Secret) ever becomes a label.
  */
 import { Cause, type Context, Effect, Exit, Metric } from "effect"
 import type { Outcome } from "../admission/pipeline.ts"
+import { podSkipCodes } from "../domain/decide.ts"
+import { filerSkipCodes } from "../domain/plan.ts"
 
 export const metricPrefix = "filer_sidecar_injector"
 
@@ -20,36 +23,12 @@ const latencyBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 export const decisions = ["injected", "skipped", "denied", "admitted-without-filers", "invalid-pod"] as const
 export type DecisionLabel = (typeof decisions)[number]
 
-/** Why a pod was admitted unchanged. */
-export const podSkipReasons = [
-  "not_pod",
-  "subresource",
-  "not_create",
-  "no_notebook_label",
-  "opted_out",
-  "no_namespace",
-  "no_notebook_container",
-  "no_existing_shares",
-  "nothing_to_mount",
-  "already_injected",
-  "other"
-] as const
+/** Why a pod was admitted unchanged: the pipeline's codes, and `other` kept for continuity of the series. */
+export const podSkipReasons = [...podSkipCodes, "other"] as const
 export type PodSkipReason = (typeof podSkipReasons)[number]
 
-/** Why an SVM or a share was skipped (or mounted without its env var). */
-export const filerSkipReasons = [
-  "invalid_svm_name",
-  "invalid_share_list",
-  "svm_not_in_filers_list",
-  "invalid_filer_url",
-  "invalid_secret_name",
-  "secret_missing",
-  "secret_incomplete",
-  "unsafe_share_path",
-  "duplicate_mount_path",
-  "mounted_without_env",
-  "other"
-] as const
+/** Why an SVM or a share was skipped (or mounted without its env var): plan's codes, and `other`. */
+export const filerSkipReasons = [...filerSkipCodes, "other"] as const
 export type FilerSkipReason = (typeof filerSkipReasons)[number]
 
 /** What an infrastructure failure was. */
@@ -85,36 +64,6 @@ export type ReloadResultLabel = (typeof reloadResults)[number]
 
 export const httpRoutes = ["/inject", "/healthz", "/readyz", "/metrics", "other"] as const
 export type HttpRouteLabel = (typeof httpRoutes)[number]
-
-/** The reason `decide` (or `admit`) gives for leaving a pod alone, as a label. */
-export const podSkipReason = (reason: string): PodSkipReason => {
-  if (reason === "not a core/v1 Pod") return "not_pod"
-  if (/ subresource$/.test(reason)) return "subresource"
-  if (/^operation .*, not CREATE$/.test(reason)) return "not_create"
-  if (/^no \S+ label$/.test(reason)) return "no_notebook_label"
-  if (reason.startsWith("annotation ")) return "opted_out"
-  if (reason === "no namespace in the request") return "no_namespace"
-  if (reason.startsWith("no container with env ")) return "no_notebook_container"
-  if (reason.startsWith("no existing-shares ")) return "no_existing_shares"
-  if (reason === "no share could be mounted") return "nothing_to_mount"
-  if (reason === "already injected") return "already_injected"
-  return "other"
-}
-
-/** The reason `plan` gives for skipping an SVM or a share, as a label. */
-export const filerSkipReason = (reason: string): FilerSkipReason => {
-  if (reason.startsWith("mounted, but")) return "mounted_without_env"
-  if (reason === "not a valid SVM name") return "invalid_svm_name"
-  if (reason.startsWith("share list ")) return "invalid_share_list"
-  if (reason === "not in filers-list") return "svm_not_in_filers_list"
-  if (reason === "no url in filers-list" || reason.startsWith("url in filers-list ")) return "invalid_filer_url"
-  if (reason === "its Secret name would not be valid") return "invalid_secret_name"
-  if (/^Secret \S+ not found$/.test(reason)) return "secret_missing"
-  if (/^Secret \S+ has no /.test(reason)) return "secret_incomplete"
-  if (reason === "same mount path as an earlier share") return "duplicate_mount_path"
-  if (/share path/.test(reason)) return "unsafe_share_path"
-  return "other"
-}
 
 /** The tag of an infrastructure failure (`Outcome.failure`), as a label. */
 export const failureCause = (tag: string | undefined): FailureCause => {
@@ -277,15 +226,14 @@ export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effec
       sidecarsInjected.updateUnsafe(outcome.sharesMounted, context)
     }
     if (outcome.decision === "skipped") {
-      const reason = podSkipReason(outcome.reason)
+      const reason: PodSkipReason = outcome.skipCode ?? "other"
       podSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
     }
     if (outcome.failure !== undefined) {
       const cause = failureCause(outcome.failure)
       failuresBy(cause, () => ({ cause })).updateUnsafe(1, context)
     }
-    for (const skipped of outcome.skipped) {
-      const reason = filerSkipReason(skipped)
+    for (const reason of outcome.skippedCodes) {
       filerSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
     }
   })

@@ -86,3 +86,22 @@ describe("decide: which pods want filers", () => {
     expect(decision._tag === "Skip" && decision.warning).toMatch(/NB_PREFIX/)
   })
 })
+
+describe("decide: each skip carries its code, the label metrics count it under", () => {
+  it.each([
+    ["not_pod", createRequest({ kind: { group: "apps", version: "v1", kind: "Deployment" } })],
+    ["subresource", createRequest({ subResource: "ephemeralcontainers" })],
+    ["not_create", createRequest({ operation: "UPDATE" })]
+  ] as const)("%s, from the request", (code, request) => {
+    expect(decideRequest(request)).toMatchObject({ _tag: "Skip", code })
+  })
+
+  it.each([
+    ["no_notebook_label", createRequest(), decodedPod({ labels: {} })],
+    ["opted_out", createRequest(), decodedPod({ annotations: { [annotation]: "OFF" } })],
+    ["no_namespace", createRequest({ namespace: "" }), decodedPod()],
+    ["no_notebook_container", createRequest(), decodedPod({ containers: [{ name: "sidecar" }] })]
+  ] as const)("%s, from the pod", (code, request, pod) => {
+    expect(decidePod(request, pod)).toMatchObject({ _tag: "Skip", code })
+  })
+})

@@ -41,13 +41,13 @@ describe("plan: SVMs skipped with a warning", () => {
   ])("skips an SVM whose list is %s", (_, raw) => {
     const plan = planFor({ svm: raw })
     expect(plan.svms).toEqual([])
-    expect(plan.skips).toEqual([{ svm: "svm", reason: expect.stringMatching(/share list/) }])
+    expect(plan.skips).toEqual([{ svm: "svm", code: "invalid_share_list", reason: expect.stringMatching(/share list/) }])
   })
 
   it("skips an SVM whose Secret is missing", () => {
     const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", { _tag: "Missing" }]]) })
     expect(plan.svms).toEqual([])
-    expect(plan.skips).toEqual([{ svm: "svm", reason: "Secret svm-conn-secret not found" }])
+    expect(plan.skips).toEqual([{ svm: "svm", code: "secret_missing", reason: "Secret svm-conn-secret not found" }])
   })
 
   it.each([
@@ -58,19 +58,19 @@ describe("plan: SVMs skipped with a warning", () => {
   ])("skips an SVM whose Secret has %s", (_, lookup, key) => {
     const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", lookup]]) })
     expect(plan.svms).toEqual([])
-    expect(plan.skips).toEqual([{ svm: "svm", reason: `Secret svm-conn-secret has no ${key}` }])
+    expect(plan.skips).toEqual([{ svm: "svm", code: "secret_incomplete", reason: `Secret svm-conn-secret has no ${key}` }])
   })
 
   it("skips an SVM that is not in filers-list", () => {
     const plan = planFor({ svm: ["home"], other: ["home"] }, { filers: filers({ other: "https://o.example.test" }) })
     expect(svmNames(plan)).toEqual(["other"])
-    expect(plan.skips).toEqual([{ svm: "svm", reason: "not in filers-list" }])
+    expect(plan.skips).toEqual([{ svm: "svm", code: "svm_not_in_filers_list", reason: "not in filers-list" }])
   })
 
   it.each([["empty", ""], ["absent", undefined]])("skips an SVM whose url is %s", (_, url) => {
     const plan = planFor({ svm: ["home"] }, { filers: filers({ svm: url }) })
     expect(plan.svms).toEqual([])
-    expect(plan.skips).toEqual([{ svm: "svm", reason: "no url in filers-list" }])
+    expect(plan.skips).toEqual([{ svm: "svm", code: "invalid_filer_url", reason: "no url in filers-list" }])
   })
 
   it("reads the Secret only of SVMs that pass every other check", () => {
@@ -84,18 +84,36 @@ describe("plan: shares skipped or mounted without env var", () => {
     const plan = planFor({ svm: ["/abs", "a/../b", "", "ok", "a\u0001b"] })
     expect(shareNames(plan, "svm")).toEqual(["ok"])
     expect(plan.skips.map((skip) => skip.share)).toEqual(["/abs", "a/../b", "", "a\u0001b"])
+    expect(plan.skips.every((skip) => skip.code === "unsafe_share_path")).toBe(true)
+  })
+
+  it("skips a share whose mount path an earlier share already has, with its own code", () => {
+    const plan = planFor({ svm: ["home", "home/"] })
+    expect(shareNames(plan, "svm")).toEqual(["home"])
+    expect(plan.skips).toEqual([
+      { svm: "svm", share: "home/", code: "duplicate_mount_path", reason: "same mount path as an earlier share" }
+    ])
+  })
+
+  it("skips an SVM whose name is not a valid ConfigMap key, with its own code", () => {
+    const plan = planFor({ "..": ["home"] })
+    expect(plan.skips).toEqual([{ svm: "..", code: "invalid_svm_name", reason: "not a valid SVM name" }])
   })
 
   it("mounts a share whose env suffix is empty without an env var, with a warning", () => {
     const plan = planFor({ svm: ["ü", "home"] })
     expect(plan.svms[0].shares.map((s) => [s.share, s.envName])).toEqual([["ü", undefined], ["home", "svm_home"]])
-    expect(plan.skips).toEqual([{ svm: "svm", share: "ü", reason: expect.stringMatching(/^mounted, but no env var/) }])
+    expect(plan.skips).toEqual([
+      { svm: "svm", share: "ü", code: "mounted_without_env", reason: expect.stringMatching(/^mounted, but no env var/) }
+    ])
   })
 
   it("mounts a share whose env name collides with an earlier share's without an env var, with a warning", () => {
     const plan = planFor({ svm: ["team-a", "team/a"] })
     expect(plan.svms[0].shares.map((s) => [s.share, s.envName])).toEqual([["team-a", "svm_team_a"], ["team/a", undefined]])
-    expect(plan.skips).toEqual([{ svm: "svm", share: "team/a", reason: expect.stringMatching(/^mounted, but no env var/) }])
+    expect(plan.skips).toEqual([
+      { svm: "svm", share: "team/a", code: "mounted_without_env", reason: expect.stringMatching(/^mounted, but no env var/) }
+    ])
   })
 
   it("never lets a share's env name take the SVM's own <svm>_access, _secret or _url (fix)", () => {
@@ -126,7 +144,7 @@ describe("plan: shares skipped or mounted without env var", () => {
   it("mounts an SVM whose name is no valid env name, without env vars, with a warning", () => {
     const plan = planFor({ "5svm": ["home"] })
     expect(plan.svms.map((svm) => [svm.svm, svm.svmEnv, svm.shares[0].envName])).toEqual([["5svm", false, undefined]])
-    expect(plan.skips).toEqual([{ svm: "5svm", reason: expect.stringMatching(/^mounted/) }])
+    expect(plan.skips).toEqual([{ svm: "5svm", code: "mounted_without_env", reason: expect.stringMatching(/^mounted/) }])
   })
 })
 

@@ -11,12 +11,10 @@ import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryClu
 import type { RawObject } from "../../src/cluster/objects.ts"
 import {
   decisions,
-  filerSkipReason,
   filerSkipReasons,
   failureCauses,
   httpRoutes,
   kubeOutcomes,
-  podSkipReason,
   podSkipReasons,
   reloadResults
 } from "../../src/observability/Metrics.ts"
@@ -222,52 +220,5 @@ describe("GET /metrics", () => {
         assert.notInclude(text, name)
       }
     }).pipe(Effect.provide(servedRoutes(cluster)), Effect.provide(observed.layer))
-  })
-})
-
-describe("free-text reasons as labels", () => {
-  it("maps every reason the pipeline gives for leaving a pod alone", () => {
-    const cases: Record<string, string> = {
-      "not a core/v1 Pod": "not_pod",
-      "a status subresource": "subresource",
-      "operation UPDATE, not CREATE": "not_create",
-      "operation (none), not CREATE": "not_create",
-      "no notebook-name label": "no_notebook_label",
-      "annotation filer-injector-webhook.das-zone.statcan/inject=off": "opted_out",
-      "no namespace in the request": "no_namespace",
-      "no container with env NB_PREFIX": "no_notebook_container",
-      "no existing-shares ConfigMap in the namespace": "no_existing_shares",
-      "no share could be mounted": "nothing_to_mount",
-      "already injected": "already_injected",
-      "something new": "other"
-    }
-    for (const [reason, label] of Object.entries(cases)) assert.strictEqual(podSkipReason(reason), label, reason)
-  })
-
-  it("maps every reason plan gives for an SVM or a share", () => {
-    const cases: Record<string, string> = {
-      "not a valid SVM name": "invalid_svm_name",
-      "share list is not valid JSON": "invalid_share_list",
-      "share list is not a JSON array": "invalid_share_list",
-      "share list holds a non-string": "invalid_share_list",
-      "not in filers-list": "svm_not_in_filers_list",
-      "no url in filers-list": "invalid_filer_url",
-      "url in filers-list has spaces or control characters": "invalid_filer_url",
-      "its Secret name would not be valid": "invalid_secret_name",
-      "Secret fld5filersvm-conn-secret not found": "secret_missing",
-      "Secret fld5filersvm-conn-secret has no S3_SECRET": "secret_incomplete",
-      "empty share path": "unsafe_share_path",
-      "share path longer than 1024 characters": "unsafe_share_path",
-      "control character in share path": "unsafe_share_path",
-      "absolute share path": "unsafe_share_path",
-      "backslash in share path": "unsafe_share_path",
-      "'..' in share path": "unsafe_share_path",
-      "'.' segment in share path": "unsafe_share_path",
-      "same mount path as an earlier share": "duplicate_mount_path",
-      "mounted, but the SVM name is not a valid env name: no env vars": "mounted_without_env",
-      "mounted, but no env var: nothing left of the name": "mounted_without_env",
-      "something new": "other"
-    }
-    for (const [reason, label] of Object.entries(cases)) assert.strictEqual(filerSkipReason(reason), label, reason)
   })
 })
