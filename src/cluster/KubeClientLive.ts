@@ -3,10 +3,11 @@
  * `@kubernetes/client-node`.
  *
  * The library provides the configuration (`KubeConfig`: in-cluster service
- * account or kubeconfig file), the authentication (bearer token, client
- * certificate, exec plugins, the TLS dispatcher) and the HTTP transport
- * (`IsomorphicFetchHttpLibrary`, undici's fetch). The requests themselves are
- * raw: the generated `CoreV1Api` turns answers into class instances and back,
+ * account or kubeconfig file) and the authentication (bearer token, client
+ * certificate, exec plugins, the TLS dispatcher). The requests go out through
+ * `undici.request` on that dispatcher, not through the library's fetch-based
+ * transport: fetch's web streams cost about three times the CPU per call, and
+ * an admission makes up to four calls (test/bench/RESULTS.md). They are raw: the generated `CoreV1Api` turns answers into class instances and back,
  * which drops fields its models do not know (a replaced webhook configuration
  * would lose them) and gives no hold on the request; its `Watch` skips lines it
  * cannot parse and cannot be aborted before the server answers. Here every
@@ -18,12 +19,13 @@
  * error codes and the `reason` of a `Status` only: a response body may echo a
  * Secret and never reaches an error or a log line.
  */
-import { IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from "@kubernetes/client-node"
+import { KubeConfig, RequestContext } from "@kubernetes/client-node"
 import { Duration, Effect, Layer, Option, Predicate, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import { STATUS_CODES } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { request as undiciRequest } from "undici"
 import { observeKubeClient } from "../observability/Kube.ts"
 import { Settings } from "../settings.ts"
 import {
@@ -175,9 +177,12 @@ interface Call {
 
 interface Answer {
   readonly status: number
-  readonly headers: Readonly<Record<string, string>>
+  readonly headers: ResponseHeaders
   readonly text: string
 }
+
+/** Response headers as undici gives them: lower-case names, repeated ones as arrays. */
+type ResponseHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
 
@@ -264,7 +269,8 @@ const fromThrown = (call: Call, error: unknown): KubeError => {
 }
 
 /** Retry-After as milliseconds: delay-seconds or an HTTP date. */
-const retryAfterMillis = (value: string | undefined): number | undefined => {
+const retryAfterMillis = (header: string | ReadonlyArray<string> | undefined): number | undefined => {
+  const value = typeof header === "string" ? header : header?.[0]
   if (value === undefined) return undefined
   const trimmed = value.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
@@ -286,7 +292,7 @@ const statusReason = (text: string): string | undefined => {
 }
 
 /** An answer that is not a success, as a tagged error. The body is not copied: at most its Status reason word. */
-const fromStatus = (call: Call, status: number, headers: Readonly<Record<string, string>>, text: string): KubeError => {
+const fromStatus = (call: Call, status: number, headers: ResponseHeaders, text: string): KubeError => {
   const statusText = `${status} ${STATUS_CODES[status] ?? "Unknown"}`
   if (status === 404) return new KubeNotFound(call)
   if (status === 401 || status === 403) return new KubeForbidden({ ...call, status })
@@ -387,7 +393,6 @@ export const layerFromKubeConfig = (
       const timeout = settings.kubeCallTimeout
       const timeoutMillis = Duration.toMillis(timeout)
       const watchTimeoutSeconds = Math.max(1, Math.round(options.watchTimeoutSeconds ?? 300))
-      const http = new IsomorphicFetchHttpLibrary()
 
       // client-node makes a new undici Agent (a new connection pool, a new TLS
       // handshake) for every request it authenticates; keep the first one and
@@ -396,6 +401,7 @@ export const layerFromKubeConfig = (
       yield* Effect.addFinalizer(() =>
         dispatcher === undefined ? Effect.void : Effect.promise(() => dispatcher!.destroy().catch(() => undefined))
       )
+      const server = kc.getCurrentCluster()?.server.replace(/\/+$/, "")
 
       /** Sends one request; the promise settles when the answer's head arrives. */
       const send = async (
@@ -405,27 +411,31 @@ export const layerFromKubeConfig = (
         body: RawObject | undefined,
         signal: AbortSignal
       ) => {
-        const cluster = kc.getCurrentCluster()
-        if (cluster === null) throw new PrepareError("the kubeconfig has no current cluster")
-        let context: RequestContext
+        if (server === undefined) throw new PrepareError("the kubeconfig has no current cluster")
+        let url: URL
+        let headers: Record<string, string>
         try {
-          const url = new URL(cluster.server.replace(/\/+$/, "") + urlPath)
+          url = new URL(server + urlPath)
           for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value)
-          context = new RequestContext(url.toString(), method)
+          // Authentication is asked for on every request: tokens from files and
+          // exec plugins are refreshed by client-node, which caches them itself.
+          const context = new RequestContext(url.toString(), method)
           await kc.applySecurityAuthentication(context)
+          if (dispatcher === undefined) dispatcher = context.getDispatcher()
+          headers = context.getHeaders()
         } catch (error) {
           throw new PrepareError(shortMessage(error))
         }
-        if (dispatcher === undefined) dispatcher = context.getDispatcher()
-        else context.setDispatcher(dispatcher)
-        context.setHeaderParam("Accept", "application/json")
-        context.setHeaderParam("User-Agent", "filer-sidecar-injector")
-        if (body !== undefined) {
-          context.setHeaderParam("Content-Type", "application/json")
-          context.setBody(JSON.stringify(body))
-        }
-        context.setSignal(signal)
-        return http.send(context).toPromise()
+        headers["Accept"] = "application/json"
+        headers["User-Agent"] = "filer-sidecar-injector"
+        if (body !== undefined) headers["Content-Type"] = "application/json"
+        return undiciRequest(url, {
+          method,
+          headers,
+          signal,
+          ...(dispatcher === undefined ? {} : { dispatcher }),
+          ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        })
       }
 
       const timedOut = (call: Call) => () =>
@@ -442,7 +452,7 @@ export const layerFromKubeConfig = (
           try: async (signal): Promise<Answer> => {
             const response = await send(method, urlPath, options.query ?? {}, options.body, signal)
             const text = await response.body.text()
-            return { status: response.httpStatusCode, headers: response.headers, text }
+            return { status: response.statusCode, headers: response.headers, text }
           },
           catch: (error) => fromThrown(call, error)
         }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
@@ -476,16 +486,14 @@ export const layerFromKubeConfig = (
               try: () => send("GET", urlPath, query, undefined, controller.signal),
               catch: (error) => fromThrown(call, error)
             }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
-            if (response.httpStatusCode !== 200) {
+            if (response.statusCode !== 200) {
               const text = yield* Effect.tryPromise({
                 try: () => response.body.text(),
                 catch: (error) => fromThrown(call, error)
               }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
-              return yield* Effect.fail(fromStatus(call, response.httpStatusCode, response.headers, text))
+              return yield* Effect.fail(fromStatus(call, response.statusCode, response.headers, text))
             }
-            const body = response.body.stream()
-            if (body === null) return Stream.empty
-            return Stream.fromReadableStream({ evaluate: () => body, onError: (error) => fromThrown(call, error) }).pipe(
+            return Stream.fromAsyncIterable<Uint8Array, KubeError>(response.body, (error) => fromThrown(call, error)).pipe(
               Stream.decodeText,
               Stream.splitLines,
               Stream.filter((line) => line.trim() !== ""),

@@ -4,13 +4,15 @@
  * no error ever carries a Secret's value.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import type { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Queue, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { KubeClient } from "../../src/cluster/KubeClient.ts"
+import { KubeClient, type KubeClientShape } from "../../src/cluster/KubeClient.ts"
 import { layerFromKubeConfig, loadKubeConfig, serviceAccountDirectory } from "../../src/cluster/KubeClientLive.ts"
 import type { ConfigMap } from "../../src/cluster/objects.ts"
+import { generateSelfSigned } from "../../src/server/tls.ts"
 import { Settings } from "../../src/settings.ts"
 import { FakeApi, FakeApiServer } from "../support/fakeApiServer.ts"
 
@@ -546,6 +548,60 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
       // 422's Status reason word is kept; its message is not.
       assert.isTrue(messages.some((message) => message.includes("422 Unprocessable Entity (Invalid)")))
     }))
+})
+
+// A real API server speaks HTTPS with its own CA, which the kubeconfig (or the
+// service account's ca.crt) names: the client must trust that CA and only it.
+describe("over HTTPS", () => {
+  const pairFor = (name: string) =>
+    generateSelfSigned({ serviceName: name, namespace: "kube-system", caKeyBits: 2048, leafKeyBits: 2048 })
+
+  const withHttpsApi = <A, E>(use: (api: FakeApiServer, otherCaPem: string) => Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      const [pair, other] = yield* Effect.all([pairFor("fake-api"), pairFor("someone-else")], { concurrency: 2 })
+      const api = yield* Effect.acquireRelease(
+        Effect.promise(() => FakeApiServer.start({ objects: [filersList("one"), credentials], tls: pair })),
+        (api) => Effect.promise(() => api.close())
+      )
+      return yield* use(api, other.caPem)
+    }).pipe(Effect.scoped)
+
+  /** Runs `use` with a live client over `kc`, closed (its connections too) when `use` ends. */
+  const withClient = <A, E>(kc: KubeConfig, use: (client: KubeClientShape) => Effect.Effect<A, E>) =>
+    Effect.provide(
+      KubeClient.use(use),
+      layerFromKubeConfig(kc).pipe(Layer.provide(Settings.layer({ kubeCallTimeout: Duration.seconds(5) })))
+    )
+
+  it.live("reads through TLS, trusting the kubeconfig's CA, on kept connections", () =>
+    withHttpsApi((api) =>
+      Effect.gen(function*() {
+        assert.match(api.url, /^https:/)
+        yield* withClient(api.kubeConfig(), (client) =>
+          Effect.gen(function*() {
+            const configMap = yield* client.getConfigMap("das", "filers-list")
+            assert.deepStrictEqual(configMap.data, { filers: "one" })
+            const secret = yield* client.getSecret("das", "filer-creds")
+            assert.strictEqual(Redacted.value(secret.data.accessKey!), accessKey)
+            assert.strictEqual((yield* Effect.flip(client.getSecret("das", "missing")))._tag, "KubeNotFound")
+            // A handshake per call would cost more than the call itself.
+            const before = api.connectionsAccepted
+            for (let i = 0; i < 10; i++) yield* client.getSecret("das", "filer-creds")
+            assert.strictEqual(api.connectionsAccepted, before)
+          }))
+      })), 30_000)
+
+  it.live("refuses a server whose certificate another CA signed, saying so, and does not retry it", () =>
+    withHttpsApi((api, otherCaPem) =>
+      Effect.gen(function*() {
+        const error = yield* withClient(
+          api.kubeConfig({ caPem: otherCaPem }),
+          (client) => Effect.flip(client.getConfigMap("das", "filers-list"))
+        )
+        assert.strictEqual(error._tag, "KubeRequestFailed")
+        assert.match(error.message, /CERT|certificate|SIGNATURE/i)
+        assert.strictEqual(api.requests.length, 0)
+      })), 30_000)
 })
 
 describe("loadKubeConfig", () => {

@@ -35,6 +35,7 @@
 import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
 import * as http from "node:http"
+import * as https from "node:https"
 import type { AddressInfo, Socket } from "node:net"
 
 /** An object as the API speaks it: plain JSON. */
@@ -83,6 +84,11 @@ export interface FakeApiServerOptions {
   readonly token?: string
   /** Objects to start with, as for `put`. */
   readonly objects?: Iterable<JsonObject>
+  /**
+   * Serve HTTPS with this pair (as a real API server does); `kubeConfig()`
+   * then trusts `caPem` instead of skipping verification. Default: plain HTTP.
+   */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem: string }
 }
 
 export interface KubeConfigOptions {
@@ -90,6 +96,8 @@ export interface KubeConfigOptions {
   readonly token?: string
   /** The context's default namespace. Default "default". */
   readonly namespace?: string
+  /** The CA to trust instead of the server's own (HTTPS only). */
+  readonly caPem?: string
 }
 
 type StatusFault = {
@@ -251,7 +259,8 @@ export class FakeApiServer {
   /** The bearer token requests must carry. */
   readonly token: string
 
-  private readonly server: http.Server
+  private readonly server: http.Server | https.Server
+  private readonly caPem: string | undefined
   private readonly objects = new Map<string, JsonObject>()
   private readonly history: Array<HistoryEvent> = []
   private readonly watchers = new Set<Watcher>()
@@ -268,22 +277,25 @@ export class FakeApiServer {
   private uidCounter = 0
   private closed = false
 
-  private constructor(server: http.Server, token: string) {
+  private constructor(server: http.Server | https.Server, token: string, caPem: string | undefined) {
     this.server = server
     this.token = token
+    this.caPem = caPem
     const address = server.address() as AddressInfo
     this.port = address.port
-    this.url = `http://127.0.0.1:${address.port}`
+    this.url = `${caPem === undefined ? "http" : "https"}://127.0.0.1:${address.port}`
   }
 
   /** Starts a server on 127.0.0.1 on a free port. */
   static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
-    const server = http.createServer()
+    const server = options.tls === undefined
+      ? http.createServer()
+      : https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem })
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject)
       server.listen(0, "127.0.0.1", () => resolve())
     })
-    const api = new FakeApiServer(server, options.token ?? "fake-token")
+    const api = new FakeApiServer(server, options.token ?? "fake-token", options.tls?.caPem)
     server.on("connection", (socket) => {
       api.connectionCount += 1
       api.sockets.add(socket)
@@ -304,13 +316,18 @@ export class FakeApiServer {
 
   /**
    * A KubeConfig pointing at this server: cluster `server: http://127.0.0.1:PORT`
-   * with `skipTLSVerify` (which client-node demands for plain HTTP), a user with
-   * the server's bearer token.
+   * with `skipTLSVerify` (which client-node demands for plain HTTP), or over
+   * HTTPS trusting the server's CA (`caPem` overrides it); a user with the
+   * server's bearer token.
    */
   kubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     const kc = new KubeConfig()
+    const caPem = options.caPem ?? this.caPem
+    const trust = caPem === undefined
+      ? { skipTLSVerify: true }
+      : { skipTLSVerify: false, caData: Buffer.from(caPem).toString("base64") }
     kc.loadFromOptions({
-      clusters: [{ name: "fake", server: this.url, skipTLSVerify: true }],
+      clusters: [{ name: "fake", server: this.url, ...trust }],
       users: [{ name: "fake-user", token: options.token ?? this.token }],
       contexts: [{ name: "fake", cluster: "fake", user: "fake-user", namespace: options.namespace ?? "default" }],
       currentContext: "fake"
