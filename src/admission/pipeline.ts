@@ -29,6 +29,7 @@ import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
 import { formatWarning } from "../domain/warnings.ts"
 import { annotateAdmissionSpan } from "../observability/Admission.ts"
+import { spanned } from "../observability/Traced.ts"
 import { Settings } from "../settings.ts"
 import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
 import { resolve } from "./resolve.ts"
@@ -63,16 +64,15 @@ export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | Setting
 
 const decodeReviewSchema = Schema.decodeUnknownResult(AdmissionReviewRequest)
 
-// The steps' span operators, made once: `Effect.withSpan(name)` captures a
-// stack trace each time it is called, and made per admission those traces
-// cost more than the steps they time (test/bench/RESULTS.md).
+// The steps' spans, made only when a tracer can see them: per admission they
+// would cost more than the steps they time (test/bench/RESULTS.md).
 const spans = {
-  decode: Effect.withSpan("decode"),
-  decide: Effect.withSpan("decide"),
-  plan: Effect.withSpan("plan"),
-  render: Effect.withSpan("render"),
-  diff: Effect.withSpan("diff"),
-  encode: Effect.withSpan("encode")
+  decode: spanned("decode"),
+  decide: spanned("decide"),
+  plan: spanned("plan"),
+  render: spanned("render"),
+  diff: spanned("diff"),
+  encode: spanned("encode")
 }
 
 /** JSON text to a parsed value; the server and the CLI both start here. */
@@ -115,7 +115,7 @@ const summary = (namespace: string, pod: string) => ({
 })
 
 /** Answers one AdmissionReview (already parsed from JSON). */
-export const admit = Effect.fn("admission")(function*(input: unknown) {
+export const admit = Effect.fnUntraced(function*(input: unknown) {
   const { object, request } = yield* decodeReview(input)
   const uid = request.uid
   yield* Effect.annotateCurrentSpan({ uid, namespace: request.namespace ?? "", operation: request.operation ?? "" })
@@ -234,4 +234,4 @@ export const admit = Effect.fn("admission")(function*(input: unknown) {
     patch.length === 0 ? allow(uid, warnings) : allowWithPatch(uid, base64Json(patch), warnings)
   ).pipe(spans.encode)
   return answer(response, outcome)
-}, annotateAdmissionSpan)
+}, annotateAdmissionSpan, spanned("admission"))

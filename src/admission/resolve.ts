@@ -1,7 +1,7 @@
 /**
- * resolve: the only step that does I/O. Reads the namespace's share list,
- * the injector's configuration and the credentials Secrets, concurrently,
- * each call retried within the admission's deadline.
+ * resolve: the only step that does I/O. Reads the injector's configuration
+ * (held in memory), the namespace's share list, then the credentials Secrets
+ * concurrently, each call retried within the admission's deadline.
  */
 import { Effect, Option } from "effect"
 import type { ClusterConfigSnapshot } from "../cluster/ClusterConfig.ts"
@@ -12,6 +12,7 @@ import { retryWithinDeadline } from "../cluster/KubeRetry.ts"
 import { secretNameFor } from "../domain/names.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
 import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Kube.ts"
+import { spanned } from "../observability/Traced.ts"
 import { InfrastructureFailure } from "./errors.ts"
 
 export const existingSharesName = "existing-shares"
@@ -25,25 +26,25 @@ export interface Resolved {
 const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error._tag, problem: error.message })
 
 /** `None` when the namespace has no `existing-shares`: nothing to inject, and nothing wrong. */
-export const resolve = Effect.fn("resolve")(function*(namespace: string, deadline: number) {
+export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: number) {
   const kube = yield* KubeClient
   const clusterConfig = yield* ClusterConfig
 
-  const [sharesMap, configResult] = yield* Effect.all([
-    retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
-      annotateKubeOutcome,
-      Effect.map(Option.some),
-      Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
-      Effect.mapError(infrastructure),
-      Effect.withSpan("resolve.shares", { attributes: { namespace } })
-    ),
-    clusterConfig.current.pipe(
-      annotateConfigOutcome,
-      Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
-      Effect.withSpan("resolve.clusterConfig"),
-      Effect.result
-    )
-  ], { concurrency: 2 })
+  // The configuration is held in memory (ClusterConfig watches it): read it
+  // first, and keep its failure until the shares show it is needed.
+  const configResult = yield* clusterConfig.current.pipe(
+    annotateConfigOutcome,
+    Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
+    spanned("resolve.clusterConfig"),
+    Effect.result
+  )
+  const sharesMap = yield* retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
+    annotateKubeOutcome,
+    Effect.map(Option.some),
+    Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
+    Effect.mapError(infrastructure),
+    spanned("resolve.shares", () => ({ namespace }))
+  )
   // A namespace without shares needs no configuration: its pods are admitted
   // unchanged (SPEC rule 4) even while filers-list or the template is broken.
   if (Option.isNone(sharesMap)) return Option.none<Resolved>()
@@ -63,7 +64,7 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
         Effect.catchTag("KubeNotFound", () => Effect.succeed<SecretLookup>({ _tag: "Missing" })),
         Effect.mapError(infrastructure),
         Effect.map((lookup) => [svm, lookup] as const),
-        Effect.withSpan("resolve.secret", { attributes: { namespace, svm, secret: secretNameFor(svm) } }),
+        spanned("resolve.secret", () => ({ namespace, svm, secret: secretNameFor(svm) })),
         Effect.result
       ),
     { concurrency: 8 }
@@ -76,4 +77,4 @@ export const resolve = Effect.fn("resolve")(function*(namespace: string, deadlin
     found.push(lookup.success)
   }
   return Option.some<Resolved>({ shares, config, secrets: new Map(found) })
-})
+}, spanned("resolve"))

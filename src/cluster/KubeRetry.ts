@@ -50,25 +50,34 @@ export const retryWithinDeadline = <A>(
   call: Effect.Effect<A, KubeError>,
   deadline: number
 ): Effect.Effect<A, KubeError, KubeRetry> =>
+  // The first try runs as it is: nearly every call succeeds at once, and only
+  // a failure worth retrying pays for the loop below.
+  Effect.catchIf(call, isRetryable, (first) => retryAfter(call, first, deadline))
+
+/** Tries 2, 3, ... after `first` failed. */
+const retryAfter = <A>(
+  call: Effect.Effect<A, KubeError>,
+  first: KubeError,
+  deadline: number
+): Effect.Effect<A, KubeError, KubeRetry> =>
   Effect.gen(function*() {
     const policy = yield* KubeRetry
     const cutoff = deadline - deadlineGuardMillis
-    let previous: KubeError | undefined
+    let error = first
     for (let attempt = 1;; attempt++) {
-      const lastError = previous
+      if (!isRetryable(error) || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
+      const wait = yield* policy.delay(attempt, error.retryAfterMillis)
+      const now = yield* Clock.currentTimeMillis
+      if (now + Duration.toMillis(wait) >= cutoff) return yield* Effect.fail(error)
+      yield* Effect.sleep(wait)
+      const lastError = error
       const result = yield* Effect.result(
-        lastError === undefined ? call : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
           call.pipe(
             Effect.timeoutOrElse({ duration: Duration.millis(Math.max(0, cutoff - now)), orElse: () => Effect.fail(lastError) })
           ))
       )
       if (result._tag === "Success") return result.success
-      const error = result.failure
-      if (!isRetryable(error) || attempt >= policy.maxAttempts) return yield* Effect.fail(error)
-      const wait = yield* policy.delay(attempt, error.retryAfterMillis)
-      const now = yield* Clock.currentTimeMillis
-      if (now + Duration.toMillis(wait) >= cutoff) return yield* Effect.fail(error)
-      previous = error
-      yield* Effect.sleep(wait)
+      error = result.failure
     }
   })

@@ -1,8 +1,8 @@
 /**
- * Spans cost a few microseconds each; under effect's native tracer (no
- * tracing backend installed) nobody ever sees them. The observability code
- * below makes its own spans and span attributes only when they can be seen,
- * as effect's HTTP server does for its request spans.
+ * Spans cost microseconds each (a span object, a stack trace, context
+ * updates); under effect's native tracer (no tracing backend installed)
+ * nobody ever sees them. The code below makes spans and span attributes only
+ * when they can be seen, as effect's HTTP server does for its request spans.
  */
 import { Effect, type Fiber, Tracer } from "effect"
 
@@ -15,3 +15,19 @@ export const whenTracing = <A, E, R>(
   traced: Effect.Effect<A, E, R>,
   untraced: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> => Effect.withFiber((fiber) => (isTracing(fiber) ? traced : untraced))
+
+/**
+ * `Effect.withSpan(name)` when spans can be seen; otherwise the effect alone.
+ * `attributes` is called only then. No stack trace is captured: span names
+ * say where they come from.
+ */
+export const spanned = (name: string, attributes?: () => Record<string, unknown>) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) =>
+    isTracing(fiber)
+      ? Effect.withSpan(self, name, {
+        captureStackTrace: false,
+        ...(attributes === undefined ? {} : { attributes: attributes() })
+      })
+      : self
+  )
