@@ -3,7 +3,8 @@
  * against a cluster folder). Every failure ends as one line on stderr and an
  * exit code (see commands/exit.ts).
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { injectCommand } from "./commands/inject.ts"

@@ -2,7 +2,7 @@
  * What the offline commands share: settings from the environment and flags,
  * the pipeline over a cluster folder, logs on stderr so stdout stays data.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Layer, Logger, References } from "effect"
 import { directoryAdmissionLayer } from "../admission/layers.ts"
 import type { AdmissionServices } from "../admission/pipeline.ts"

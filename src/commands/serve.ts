@@ -7,7 +7,7 @@
  * `GET /metrics`; traces exported by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
  * is set (observability/Tracing.ts).
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Effect, Layer, Logger, Option, References } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
@@ -16,7 +16,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { admissionLayer } from "../admission/layers.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
-import * as KubeClientLive from "../cluster/KubeClientLive.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import { registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
@@ -139,7 +138,10 @@ export const serveCommand = Command.make(
     const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, Settings | FileSystem | Path> = Option.match(
       flags.cluster,
       {
-        onNone: () => KubeClientLive.layer,
+        // Imported only when a real cluster is used: loading @kubernetes/client-node
+        // takes about half a second, which `--cluster` need not wait for.
+        onNone: () =>
+          Layer.unwrap(Effect.map(Effect.promise(() => import("../cluster/KubeClientLive.ts")), (live) => live.layer)),
         onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))
       }
     )

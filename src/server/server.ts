@@ -6,7 +6,7 @@
  * keeps answering for `shutdownDelay` while the endpoints catch up, then stops
  * accepting and gives in-flight requests `shutdownGrace` to finish.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Https from "node:https"

@@ -155,10 +155,25 @@ describe("Dockerfile", () => {
 
   it("copies the dependencies from the build stage, and package.json and src from the context", () => {
     const copies = instructions(final, "COPY")
-    const buildStage = stages.at(-2)!
+    const buildStage = stages.find((stage) => instructions(stage, "RUN").some((run) => /\bnpm\s+ci\b/.test(run)))!
     expect(copies.some((copy) => copy.startsWith(`--from=${buildStage.name} `) && /node_modules/.test(copy))).toBe(true)
     expect(copies.some((copy) => /^(--\S+\s+)*package\.json\s/.test(copy))).toBe(true)
     expect(copies.some((copy) => /^(--\S+\s+)*src\s/.test(copy))).toBe(true)
+  })
+
+  it("bakes in Node's compile cache, made by the runtime user (the cache folder is per uid)", () => {
+    const env = instructions(final, "ENV").map((value) => /^NODE_COMPILE_CACHE[= ]"?([^"\s]+)"?$/.exec(value)).find(Boolean)
+    expect(env, "ENV NODE_COMPILE_CACHE").toBeDefined()
+    const folder = env![1]!.replace(/^\/app\//, "")
+    const copy = instructions(final, "COPY").find((value) => value.startsWith("--from=") && value.split(/\s+/).at(-1)!.replace(/^\.\//, "").replace(/\/$/, "") === folder.replace(/\/$/, ""))
+    expect(copy, `COPY --from=... ${folder}`).toBeDefined()
+    const cacheStage = stages.find((stage) => stage.name === /^--from=(\S+)/.exec(copy!)![1])!
+    expect(instructions(cacheStage, "USER").at(-1)).toBe(instructions(final, "USER").at(-1))
+    const warm = instructions(cacheStage, "RUN").at(-1)!
+    expect(warm).toMatch(/NODE_COMPILE_CACHE=/)
+    // The server's modules, including the one loaded only for a real cluster.
+    expect(warm).toMatch(/src\/main\.ts/)
+    expect(warm).toMatch(/src\/cluster\/KubeClientLive\.ts/)
   })
 })
 

@@ -8,7 +8,7 @@
  * and reuse it; only tests that change the cluster (faults, objects) need a
  * fresh one.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Layer, Logger, References } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"

@@ -8,7 +8,7 @@
  * Both ways listen on port 0: in process the port comes from the HttpServer
  * service; a child process says it in its "webhook listening on" log line.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Context, Duration, Effect, Exit, Layer, Logger, References, Scope } from "effect"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
