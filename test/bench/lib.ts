@@ -115,6 +115,18 @@ export interface Child {
   readonly exited: Promise<number | string>
 }
 
+/**
+ * The NODE_OPTIONS the image sets (Dockerfile `ENV NODE_OPTIONS=...`): the
+ * benchmark and the soak run the webhook with them, so their figures are the
+ * image's.
+ */
+export const imageNodeOptions = (): ReadonlyArray<string> => {
+  const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8")
+  const match = /^ENV\s+NODE_OPTIONS="([^"]*)"\s*$/m.exec(dockerfile)
+  if (match === null) throw new Error("the Dockerfile sets no NODE_OPTIONS=\"...\"")
+  return match[1]!.split(/\s+/).filter((option) => option !== "")
+}
+
 /** Runs `node args...` with stdout and stderr into `logFile`. */
 export const spawnNode = (
   args: ReadonlyArray<string>,

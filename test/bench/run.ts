@@ -8,6 +8,9 @@
  *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate]
  *                          [--node-options "--max-semi-space-size=16"]
  *
+ * The webhook runs with the image's NODE_OPTIONS (Dockerfile) unless
+ * `--node-options` is given (`--node-options=" "` for none).
+ *
  * 1. Time to ready: spawn → first `GET /readyz` 200, with a self-signed
  *    certificate generated at start and with certificate files.
  * 2. Throughput: the webhook (`serve --cluster manifests/examples/cluster`,
@@ -37,6 +40,7 @@ import {
   errorLogLines,
   exampleClusterDir,
   freePort,
+  imageNodeOptions,
   type LoadResult,
   machine,
   repoRoot,
@@ -71,7 +75,7 @@ const { values: flags } = parseArgs({
     "skip-throughput": { type: "boolean", default: false },
     "skip-rate": { type: "boolean", default: false },
     // Extra `node` flags for the webhook's process, e.g. V8 heap sizing.
-    "node-options": { type: "string", default: "" }
+    "node-options": { type: "string" }
   }
 })
 
@@ -94,7 +98,9 @@ const kinds = flags.kinds.split(",").map((kind) => {
   return kind as ReviewKind
 })
 
-const webhookNodeOptions = flags["node-options"].split(/\s+/).filter((option) => option !== "")
+const webhookNodeOptions = flags["node-options"] === undefined
+  ? imageNodeOptions()
+  : flags["node-options"].split(/\s+/).filter((option) => option !== "")
 const scratch = scratchDir("filer-bench")
 // A fixed uid for the paced client (it does not use autocannon's id replacement).
 const reviewObjectText = (kind: ReviewKind) => JSON.stringify(reviewObject(kind, `bench-paced-${kind}`))

@@ -43,6 +43,7 @@ import {
   scratchDir,
   sleep,
   spawnNode,
+  imageNodeOptions,
   stopChild,
   verifierFor,
   waitReady,
@@ -76,7 +77,7 @@ const startInstance = async (name: string, certFile: string, keyFile: string) =>
   const port = await freePort()
   const child = spawnNode(
     [binFile, "serve", "--cluster", exampleClusterDir, "--host", "127.0.0.1", "--port", String(port), "--tls-cert", certFile, "--tls-key", keyFile],
-    { logFile: path.join(scratch, `${name}.log`) }
+    { logFile: path.join(scratch, `${name}.log`), nodeOptions: imageNodeOptions() }
   )
   const readyMs = await waitReady(child, port)
   log(`instance ${name} ready on ${port} in ${Math.round(readyMs)} ms (pid ${child.pid})`)
