@@ -9,7 +9,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { observeKubeClient } from "../observability/Kube.ts"
-import { KubeConflict, type KubeError, KubeNotFound, type Resource } from "./errors.ts"
+import { KubeConflict, type KubeError, notFound, type Resource } from "./errors.ts"
 import { MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
@@ -60,7 +60,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
 
       const found = (resource: Resource, namespace: string, name: string) =>
         Option.match(cluster.get(resource, namespace, name), {
-          onNone: () => Effect.fail(new KubeNotFound({ resource, namespace, objectName: name })),
+          onNone: () => Effect.fail(notFound({ resource, namespace, objectName: name })),
           onSome: Effect.succeed
         })
 
@@ -121,7 +121,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
             cluster.replace("mutatingwebhookconfigurations", object).pipe(
               Effect.mapError((reason) =>
                 reason === "missing"
-                  ? new KubeNotFound({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name })
+                  ? notFound({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name })
                   : new KubeConflict({
                     resource: "mutatingwebhookconfigurations",
                     namespace: "",

@@ -32,7 +32,7 @@ import {
   KubeConflict,
   type KubeError,
   KubeForbidden,
-  KubeNotFound,
+  notFound,
   KubeRequestFailed,
   KubeTransient,
   type Resource
@@ -294,7 +294,7 @@ const statusReason = (text: string): string | undefined => {
 /** An answer that is not a success, as a tagged error. The body is not copied: at most its Status reason word. */
 const fromStatus = (call: Call, status: number, headers: ResponseHeaders, text: string): KubeError => {
   const statusText = `${status} ${STATUS_CODES[status] ?? "Unknown"}`
-  if (status === 404) return new KubeNotFound(call)
+  if (status === 404) return notFound(call)
   if (status === 401 || status === 403) return new KubeForbidden({ ...call, status })
   if (status === 409) return new KubeConflict(call)
   if (status === 429 || status >= 500 || status === 408) {
