@@ -186,6 +186,9 @@ type ResponseHeaders = Readonly<Record<string, string | ReadonlyArray<string> | 
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
 
+/** Thrown when a call's own timer aborted it. */
+class CallTimedOut {}
+
 /** Thrown while preparing a request (the configuration's fault, not the network's). */
 class PrepareError {
   readonly message: string
@@ -438,10 +441,14 @@ export const layerFromKubeConfig = (
         })
       }
 
-      const timedOut = (call: Call) => () =>
-        Effect.fail(new KubeTransient({ ...call, reason: `no answer within ${timeoutMillis} ms` }))
+      const timedOutError = (call: Call) => new KubeTransient({ ...call, reason: `no answer within ${timeoutMillis} ms` })
+      const timedOut = (call: Call) => () => Effect.fail(timedOutError(call))
 
-      /** A whole request and its answer's body, within the call timeout. */
+      /**
+       * A whole request and its answer's body, within the call timeout. The
+       * timeout is a timer aborting the request, not an Effect race: a race
+       * forks two fibers per call, and an admission makes up to four calls.
+       */
       const request = (
         call: Call,
         method: "GET" | "POST" | "PUT",
@@ -449,13 +456,28 @@ export const layerFromKubeConfig = (
         options: { readonly query?: Readonly<Record<string, string>>; readonly body?: RawObject } = {}
       ): Effect.Effect<Answer, KubeError> =>
         Effect.tryPromise({
-          try: async (signal): Promise<Answer> => {
-            const response = await send(method, urlPath, options.query ?? {}, options.body, signal)
-            const text = await response.body.text()
-            return { status: response.statusCode, headers: response.headers, text }
+          try: async (interrupted): Promise<Answer> => {
+            const controller = new AbortController()
+            let timerFired = false
+            const timer = setTimeout(() => {
+              timerFired = true
+              controller.abort()
+            }, timeoutMillis)
+            const onInterrupt = () => controller.abort()
+            interrupted.addEventListener("abort", onInterrupt, { once: true })
+            try {
+              const response = await send(method, urlPath, options.query ?? {}, options.body, controller.signal)
+              const text = await response.body.text()
+              return { status: response.statusCode, headers: response.headers, text }
+            } catch (error) {
+              throw timerFired ? new CallTimedOut() : error
+            } finally {
+              clearTimeout(timer)
+              interrupted.removeEventListener("abort", onInterrupt)
+            }
           },
-          catch: (error) => fromThrown(call, error)
-        }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
+          catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
+        })
 
       /** A request whose success is a JSON object (of `kind` when given). */
       const requestObject = (
