@@ -127,6 +127,31 @@ export const imageNodeOptions = (): ReadonlyArray<string> => {
   return match[1]!.split(/\s+/).filter((option) => option !== "")
 }
 
+/** CPU time (user + system, every thread) a process has used so far, in ms. */
+export const processCpuMillis = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100)
+}
+
+/**
+ * The webhook's own time per admission, from its log lines' `durationMs`
+ * (decode to answer, the HTTP server and TLS excluded), for the lines of
+ * `logFile` after the first `skipLines`.
+ */
+export const loggedDurations = (logFile: string, skipLines: number) => {
+  const durations = fs.readFileSync(logFile, "utf8").split("\n").slice(skipLines).flatMap((line) => {
+    if (!line.includes("\"durationMs\"")) return []
+    const duration = (JSON.parse(line) as { annotations?: { durationMs?: unknown } }).annotations?.durationMs
+    return typeof duration === "number" ? [duration] : []
+  })
+  const sorted = Float64Array.from(durations).sort()
+  return { count: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)) }
+}
+
+/** How many lines a log file has now. */
+export const lineCount = (file: string): number => fs.readFileSync(file, "utf8").split("\n").length
+
 /** Runs `node args...` with stdout and stderr into `logFile`. */
 export const spawnNode = (
   args: ReadonlyArray<string>,

@@ -41,6 +41,9 @@ import {
   exampleClusterDir,
   freePort,
   imageNodeOptions,
+  lineCount,
+  loggedDurations,
+  processCpuMillis,
   type LoadResult,
   machine,
   repoRoot,
@@ -244,7 +247,16 @@ const main = async () => {
 
   // -------------------------------------------------------------------------
   // 2. Throughput, webhook against the floor
-  type Row = { label: string; target: string; kind: ReviewKind; result: LoadResult & { peakRssMiB: number } }
+  type Row = {
+    label: string
+    target: string
+    kind: ReviewKind
+    result: LoadResult & {
+      peakRssMiB: number
+      /** Paced runs: the webhook's own time per admission (its log) and its CPU per admission. */
+      webhookSide?: { count: number; p50: number; p99: number; cpuMsPerAdmission: number }
+    }
+  }
   const throughput: Array<Row> = []
   const ratios: Partial<Record<ReviewKind, number>> = {}
   let webhookLoadPeakMiB = 0
@@ -342,19 +354,25 @@ const main = async () => {
   const readyThroughApi: Record<string, number> = {}
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
-    const measure = async (setup: string, port: number, pid: number, kind: ReviewKind) => {
+    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind) => {
+      const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
       // The figure that counts: requests evenly spaced (open loop), as admissions arrive.
       const sampler = sampleRss(pid)
+      const logLines = lineCount(child.logFile)
+      const cpuBefore = processCpuMillis(pid)
       const paced = await runPaced({ port, body: reviewObjectText(kind), rate, seconds: rateSeconds, verifyBody: verifierFor(kind) })
+      // Where the time goes: the webhook's own (its log's durationMs) and its CPU, every thread.
+      const cpuMsPerAdmission = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
+      const webhookSide = { ...loggedDurations(child.logFile, logLines), cpuMsPerAdmission }
       sampler.stop()
       fixedRate.push({
         label: `${setup} ${kind}`,
         setup,
         target: "webhook (paced)",
         kind,
-        result: { ...paced, peakRssMiB: Math.round(sampler.peakMiB() * 10) / 10 }
+        result: { ...paced, peakRssMiB: Math.round(sampler.peakMiB() * 10) / 10, webhookSide }
       })
       // autocannon's overallRate for comparison: each connection's share of a second sent back to back.
       const bursty = await runLoadSampled(pid, {
@@ -367,14 +385,15 @@ const main = async () => {
       })
       fixedRate.push({ label: `${setup} ${kind} (autocannon)`, setup, target: "webhook (autocannon)", kind, result: bursty })
       log(
-        `  ${setup.padEnd(22)} ${kind.padEnd(10)} paced p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms; ` +
+        `  ${setup.padEnd(22)} ${kind.padEnd(10)} paced p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms ` +
+          `(in the webhook p50 ${webhookSide.p50} ms, p99 ${webhookSide.p99} ms; ${webhookSide.cpuMsPerAdmission} ms CPU per admission); ` +
           `autocannon overallRate p99 ${bursty.latencyMs.p99} ms`
       )
     }
     log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s: paced (one request every ${1000 / rate} ms), then autocannon overallRate with ${rateConnections} connections`)
 
     const memory = await startWebhook("webhook-rate-memory", clusterArgs)
-    await measure("memory cluster", memory.port, memory.child.pid, "full")
+    await measure("memory cluster", memory.port, memory.child, "full")
     await stop(memory.child)
 
     for (const latency of [...new Set([0, latencyMs])]) {
@@ -389,8 +408,8 @@ const main = async () => {
       readyThroughApi[`${latency}ms`] = Math.round(webhook.readyMs)
       await checkOnce(webhook.port, "full")
       const setup = `fake API +${latency} ms`
-      await measure(setup, webhook.port, webhook.child.pid, "full")
-      if (latency === latencyMs) await measure(setup, webhook.port, webhook.child.pid, "noShares")
+      await measure(setup, webhook.port, webhook.child, "full")
+      if (latency === latencyMs) await measure(setup, webhook.port, webhook.child, "noShares")
       await stop(webhook.child)
       await stop(api)
     }
