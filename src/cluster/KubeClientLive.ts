@@ -7,13 +7,16 @@
  * certificate, exec plugins, the TLS dispatcher). The requests go out through
  * `undici.request` on that dispatcher, not through the library's fetch-based
  * transport: fetch's web streams cost about three times the CPU per call, and
- * an admission makes up to four calls (test/bench/RESULTS.md). They are raw: the generated `CoreV1Api` turns answers into class instances and back,
- * which drops fields its models do not know (a replaced webhook configuration
- * would lose them) and gives no hold on the request; its `Watch` skips lines it
- * cannot parse and cannot be aborted before the server answers. Here every
- * answer stays the API's JSON, every request carries an `AbortSignal` that
- * interruption and the per-call timeout (`Settings.kubeCallTimeout`) fire,
- * and a watch line that is not an event ends the watch with an error.
+ * an admission makes up to four calls (test/bench/RESULTS.md).
+ *
+ * The requests are raw: the generated `CoreV1Api` turns answers into class
+ * instances and back, which drops fields its models do not know (a replaced
+ * webhook configuration would lose them) and gives no hold on the request; its
+ * `Watch` skips lines it cannot parse and cannot be aborted before the server
+ * answers. Here every answer stays the API's JSON, every request carries an
+ * `AbortSignal` that interruption and the per-call timeout
+ * (`Settings.kubeCallTimeout`) fire, and a watch line that is not an event
+ * ends the watch with an error.
  *
  * Errors are the tagged `KubeError`s of `errors.ts`, built from status codes,
  * error codes and the `reason` of a `Status` only: a response body may echo a

@@ -22,12 +22,12 @@ export const whenTracing = <A, E, R>(
  * say where they come from.
  */
 export const spanned = (name: string, attributes?: () => Record<string, unknown>) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) =>
-    isTracing(fiber)
-      ? Effect.withSpan(self, name, {
-        captureStackTrace: false,
-        ...(attributes === undefined ? {} : { attributes: attributes() })
-      })
-      : self
-  )
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withFiber((fiber) =>
+      isTracing(fiber)
+        ? Effect.withSpan(self, name, {
+          captureStackTrace: false,
+          ...(attributes === undefined ? {} : { attributes: attributes() })
+        })
+        : self
+    )
