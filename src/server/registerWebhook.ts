@@ -36,7 +36,13 @@ const maxAttempts = 5
 /** The caBundle field: the PEM text, base64 encoded. */
 export const caBundleOf = (caPem: string): string => Buffer.from(caPem).toString("base64")
 
-/** The webhook the original registered: CREATE of pods in labelled namespaces, for notebook pods only. */
+/**
+ * The webhook the original registered: CREATE of pods in labelled namespaces,
+ * for notebook pods only. As the shipped manifest has it
+ * (manifests/base/mutatingwebhookconfiguration.yaml, a test keeps them equal):
+ * the injector's own namespace and kube-system are never matched, whatever
+ * labels they carry, so the injector cannot stand in the way of its own pods.
+ */
 export const injectorWebhook = (caPem: string, service: WebhookService): RawObject => ({
   name: injectorWebhookName,
   admissionReviewVersions: ["v1"],
@@ -49,8 +55,14 @@ export const injectorWebhook = (caPem: string, service: WebhookService): RawObje
     },
     caBundle: caBundleOf(caPem)
   },
-  rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
-  namespaceSelector: { matchLabels: { "filer-sidecar-injection": "enabled" } },
+  rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+  matchPolicy: "Equivalent",
+  namespaceSelector: {
+    matchLabels: { "filer-sidecar-injection": "enabled" },
+    matchExpressions: [
+      { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [...new Set([service.namespace, "kube-system"])] }
+    ]
+  },
   objectSelector: { matchExpressions: [{ key: "notebook-name", operator: "Exists" }] },
   sideEffects: "None",
   failurePolicy: "Fail",

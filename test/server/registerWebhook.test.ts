@@ -1,5 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { parse } from "yaml"
 import { KubeConflict, KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
@@ -7,6 +10,7 @@ import type { RawObject } from "../../src/cluster/objects.ts"
 import {
   caBundleOf,
   defaultWebhookConfigurationName,
+  injectorWebhook,
   injectorWebhookName,
   registerWebhook
 } from "../../src/server/registerWebhook.ts"
@@ -69,8 +73,12 @@ describe("registerWebhook", () => {
           service: { name: "filer-sidecar-injector", namespace: "das", path: "/inject", port: 443 },
           caBundle: Buffer.from(caA).toString("base64")
         },
-        rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
-        namespaceSelector: { matchLabels: { "filer-sidecar-injection": "enabled" } },
+        rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+        matchPolicy: "Equivalent",
+        namespaceSelector: {
+          matchLabels: { "filer-sidecar-injection": "enabled" },
+          matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["das", "kube-system"] }]
+        },
         objectSelector: { matchExpressions: [{ key: "notebook-name", operator: "Exists" }] },
         sideEffects: "None",
         failurePolicy: "Fail",
@@ -78,6 +86,25 @@ describe("registerWebhook", () => {
         reinvocationPolicy: "Never"
       })
     }).pipe(Effect.provide(memoryKube())))
+
+  it("creates the same webhook as the shipped manifest, but for its caBundle", () => {
+    const manifest = parse(
+      readFileSync(join(import.meta.dirname, "..", "..", "manifests", "base", "mutatingwebhookconfiguration.yaml"), "utf8")
+    ) as RawObject
+    const shipped = webhooks(manifest)[0]!
+    const { clientConfig, ...created } = injectorWebhook(caA, service) as Record<string, any>
+    const { caBundle, ...createdClientConfig } = clientConfig
+    assert.strictEqual(caBundle, caBundleOf(caA))
+    assert.deepStrictEqual({ ...created, clientConfig: createdClientConfig }, shipped)
+    assert.strictEqual((manifest.metadata as Record<string, unknown>).name, defaultWebhookConfigurationName)
+  })
+
+  it("never matches the injector's own namespace, wherever it is deployed", () => {
+    const webhook = injectorWebhook(caA, { ...service, namespace: "filers-system" }) as Record<string, any>
+    assert.deepStrictEqual(webhook.namespaceSelector.matchExpressions, [
+      { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["filers-system", "kube-system"] }
+    ])
+  })
 
   it.effect("takes the Service's port and path when given", () =>
     Effect.gen(function*() {
