@@ -13,7 +13,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 # Node's compile cache of every module the server loads, so that start-up
-# skips compiling and type-stripping them (about 0.4 s of the time to ready,
+# skips compiling and type-stripping them (about 0.3 s of the time to ready,
 # test/bench/RESULTS.md). Made by the runtime user: the cache folder's name
 # carries the uid, and a cache made by another user would not be found.
 FROM node:24-bookworm-slim AS compile-cache
