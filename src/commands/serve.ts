@@ -8,7 +8,7 @@
  * is set (observability/Tracing.ts).
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Console, Effect, Layer, Logger, Option, References } from "effect"
+import { Console, Effect, Layer, Logger, Option, References, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import { writeFileSync } from "node:fs"
@@ -17,7 +17,7 @@ import { join } from "node:path"
 import { admissionLayer } from "../admission/layers.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
-import { registerWebhook } from "../server/registerWebhook.ts"
+import { keepWebhookRegistered, registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
 import { webhookServerLayer } from "../server/server.ts"
 import { CertificateGenerationError, ServingCertificate, TlsMaterialError } from "../server/tls.ts"
@@ -67,17 +67,19 @@ const registration = (serviceName: string) =>
   Layer.effectDiscard(
     Effect.gen(function*() {
       const settings = yield* Settings
-      if (settings.registerWebhook === undefined) return
+      const configuration = settings.registerWebhook
+      if (configuration === undefined) return
       const certificate = yield* ServingCertificate
       const caPem = yield* certificate.caPem
       if (caPem === undefined) return
-      yield* registerWebhook(settings.registerWebhook, caPem, {
-        name: serviceName,
-        namespace: settings.injectorNamespace
-      }).pipe(
+      const service = { name: serviceName, namespace: settings.injectorNamespace }
+      yield* registerWebhook(configuration, caPem, service).pipe(
         // Serving goes on: the webhook may have been registered by another replica or by hand.
         Effect.catch((error) => Effect.logError(`cannot register the webhook: ${error.message}`))
       )
+      // Then every CA the certificate is renewed with, for as long as the server runs.
+      yield* keepWebhookRegistered(configuration, caPem, Stream.map(certificate.changes, (material) => material.caPem), service)
+        .pipe(Effect.forkScoped)
     })
   )
 

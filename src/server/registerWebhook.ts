@@ -7,7 +7,7 @@
  * when it exists, replace when the resourceVersion moved), and a replica that
  * loses re-reads and tries again, so the object ends with one caBundle.
  */
-import { Effect, Predicate, Schedule } from "effect"
+import { Effect, Predicate, Schedule, Stream } from "effect"
 import { X509Certificate } from "node:crypto"
 import { isRetryable, type KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
@@ -173,3 +173,28 @@ export const registerWebhook = Effect.fn("registerWebhook")(function*(
   }))
   return outcome
 })
+
+/**
+ * After the registration at start (of `registered`), registers every later CA
+ * of `caPems` that differs from the last one: a self-signed CA renewed while
+ * the server runs (ServingCertificate.layerSelfSignedShared) must reach the
+ * caBundle too. A failure is logged and serving goes on; the next CA tries
+ * again. Runs until `caPems` ends.
+ */
+export const keepWebhookRegistered = (
+  name: string,
+  registered: string,
+  caPems: Stream.Stream<string | undefined>,
+  service: WebhookService
+): Effect.Effect<void, never, KubeClient> => {
+  let last = registered
+  return caPems.pipe(
+    Stream.runForEach((caPem) => {
+      if (caPem === undefined || caPem === last) return Effect.void
+      last = caPem
+      return registerWebhook(name, caPem, service).pipe(
+        Effect.catch((error) => Effect.logError(`cannot register the renewed CA in the webhook: ${error.message}`))
+      )
+    })
+  )
+}

@@ -273,6 +273,11 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
    * `secretName-2`, `secretName-3`… is used (KubeClient cannot replace or
    * delete Secrets); while the old CA is still valid, `caPem` holds both CAs
    * so replicas still serving the old certificate stay trusted.
+   *
+   * A running replica does the same every `renewalCheckInterval`: once its
+   * certificate is within `minRemaining` of its end, it moves to the next
+   * Secret and publishes the new material (`changes`, `onChange`), so a
+   * server that runs for a year never serves an expired certificate.
    */
   static readonly layerSelfSignedShared = (
     options: SharedSelfSignedOptions
@@ -281,7 +286,12 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
       ServingCertificate,
       Effect.gen(function*() {
         const checked = yield* acquireShared(options)
-        return (yield* makeHolder(checked)).service
+        const holder = yield* makeHolder(checked)
+        yield* renewShared(options, holder).pipe(
+          Effect.repeat(Schedule.spaced(options.renewalCheckInterval ?? Duration.hours(6))),
+          Effect.forkScoped
+        )
+        return holder.service
       })
     )
 }
@@ -453,6 +463,12 @@ export interface SharedSelfSignedOptions extends SelfSignedOptions {
   readonly secretName: string
   /** A Secret is reused while both certificates in it stay valid this long: 30 days by default. */
   readonly minRemaining?: Duration.Input
+  /**
+   * How often a running replica checks whether the certificate it serves is
+   * within `minRemaining` of its end, and then moves to the next Secret:
+   * every 6 hours by default.
+   */
+  readonly renewalCheckInterval?: Duration.Input
 }
 
 export interface GeneratedMaterial extends TlsMaterial {
@@ -732,6 +748,38 @@ const acquireShared = Effect.fnUntraced(function*(options: SharedSelfSignedOptio
     problem: `none of the ${maxGenerations} Secrets ${options.secretName}, ${options.secretName}-2… is usable; delete them to start over`
   })
 })
+
+/**
+ * One renewal check of a running replica: when the certificate it serves is
+ * within `minRemaining` of its end, the next usable Secret (another replica's,
+ * or one it creates) becomes the served material. A failure (the API down,
+ * say) is logged and the old certificate kept until the next check.
+ */
+const renewShared = (
+  options: SharedSelfSignedOptions,
+  holder: { readonly publish: (next: CheckedPair) => Effect.Effect<void>; readonly stateUnsafe: () => CheckedPair }
+): Effect.Effect<void, never, KubeClient> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const served = holder.stateUnsafe().info
+    const minRemaining = Duration.toMillis(Duration.fromInputUnsafe(options.minRemaining ?? Duration.days(30)))
+    if (served.notAfter.getTime() - now >= minRemaining) return
+    const next = yield* acquireShared(options)
+    if (next.info.fingerprint256 === served.fingerprint256) return
+    yield* holder.publish(next)
+    yield* Effect.logInfo("renewed the shared self-signed certificate before it expires").pipe(
+      Effect.annotateLogs({ ...logAnnotations(next.info), previousFingerprint256: served.fingerprint256 })
+    )
+  }).pipe(
+    Effect.catch((error) => renewalFailed(error.message)),
+    // A bug in one check must not stop the renewals for good.
+    Effect.catchDefect((defect) => renewalFailed(defect instanceof Error ? defect.message : "unexpected failure"))
+  )
+
+const renewalFailed = (problem: string) =>
+  Effect.logError("cannot renew the shared self-signed certificate; serving the current one until the next check").pipe(
+    Effect.annotateLogs({ problem: problem.slice(0, 300) })
+  )
 
 /** For tests and diagnostics: the SHA-256 fingerprint of the first certificate in a PEM text. */
 export const fingerprintOf = (certPem: string): string => new X509Certificate(certPem).fingerprint256

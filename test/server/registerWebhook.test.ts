@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
@@ -12,6 +12,7 @@ import {
   defaultWebhookConfigurationName,
   injectorWebhook,
   injectorWebhookName,
+  keepWebhookRegistered,
   registerWebhook
 } from "../../src/server/registerWebhook.ts"
 
@@ -85,6 +86,36 @@ describe("registerWebhook", () => {
         timeoutSeconds: 10,
         reinvocationPolicy: "Never"
       })
+    }).pipe(Effect.provide(memoryKube())))
+
+  it.effect("keeps the caBundle on the latest CA as the certificate is renewed, and only writes on a change", () =>
+    Effect.gen(function*() {
+      yield* registerWebhook(name, caA, service)
+      const registered = resourceVersion(yield* stored)
+      // The certificate's changes: the current CA again, a material without a CA, then a renewal (twice).
+      yield* keepWebhookRegistered(name, caA, Stream.make(caA, undefined, caB, caB), service)
+      const object = yield* stored
+      assert.deepStrictEqual(webhooks(object).map((webhook) => webhook.clientConfig.caBundle), [caBundleOf(caB)])
+      // One write for the one new CA.
+      assert.strictEqual(Number(resourceVersion(object)), Number(registered) + 1)
+    }).pipe(Effect.provide(memoryKube())))
+
+  it.effect("logs a failed re-registration and goes on with the next CA", () =>
+    Effect.gen(function*() {
+      yield* registerWebhook(name, caA, service)
+      const registered = resourceVersion(yield* stored)
+      const cluster = yield* MemoryCluster
+      // The first update is refused (403 is not retried).
+      cluster.addFault({
+        matches: (call) => call.resource === "mutatingwebhookconfigurations" && call.verb === "update",
+        error: (call) => new KubeForbidden({ ...call, status: 403 })
+      }, 1)
+      const caC = "-----BEGIN CERTIFICATE-----\nQ0NDQw==\n-----END CERTIFICATE-----\n"
+      yield* keepWebhookRegistered(name, caA, Stream.make(caB, caC), service)
+      const object = yield* stored
+      assert.deepStrictEqual(webhooks(object).map((webhook) => webhook.clientConfig.caBundle), [caBundleOf(caC)])
+      // caB's write was refused: the only write is caC's.
+      assert.strictEqual(Number(resourceVersion(object)), Number(registered) + 1)
     }).pipe(Effect.provide(memoryKube())))
 
   it("creates the same webhook as the shipped manifest, but for its caBundle", () => {

@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
@@ -376,6 +376,19 @@ const replica = (options: Parameters<typeof ServingCertificate.layerSelfSignedSh
 
 const memoryKube = () => KubeClient.layerMemory.pipe(Layer.provideMerge(MemoryCluster.layer([])))
 
+/** A pair valid for `validity`, stored as the shared Secret as a replica before us left it. */
+const storedPair = (validity: Duration.Input) =>
+  Effect.gen(function*() {
+    const pair = yield* generateSelfSigned({ serviceName, namespace, caKeyBits: 2048, validity })
+    yield* (yield* KubeClient).createSecret({
+      namespace,
+      name: sharedOptions.secretName,
+      labels: {},
+      stringData: { "ca.crt": pair.caPem, "tls.crt": pair.certPem, "tls.key": pair.keyPem }
+    })
+    return pair
+  })
+
 describe("ServingCertificate.layerSelfSignedShared", () => {
   it.live("gives two replicas started at once the same CA and certificate", () =>
     Effect.gen(function*() {
@@ -402,13 +415,7 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
   it.live("moves to the next Secret when the stored one expires soon, trusting both CAs meanwhile", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient
-      const old = yield* generateSelfSigned({ serviceName, namespace, caKeyBits: 2048, validity: "10 days" })
-      yield* kube.createSecret({
-        namespace,
-        name: sharedOptions.secretName,
-        labels: {},
-        stringData: { "ca.crt": old.caPem, "tls.crt": old.certPem, "tls.key": old.keyPem }
-      })
+      const old = yield* storedPair("10 days")
       const cert = yield* replica()
       const caPem = (yield* cert.caPem)!
       const next = yield* kube.getSecret(namespace, `${sharedOptions.secretName}-2`)
@@ -417,6 +424,33 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
       assert.include(caPem, old.caPem.trim())
       assert.strictEqual(Redacted.value(next.data["tls.crt"]!), cert.materialUnsafe().certPem)
     }).pipe(Effect.provide(memoryKube())))
+
+  it.live("a running replica moves to the next Secret before its certificate ends, and publishes it", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      // A stored pair with seconds to live; renewal is due once under 2 s remain.
+      const old = yield* storedPair("5 seconds")
+      // The layer lives for the whole test: its renewal checks run in its scope.
+      const context = yield* Layer.build(
+        ServingCertificate.layerSelfSignedShared({ ...sharedOptions, minRemaining: "2 seconds", renewalCheckInterval: "100 millis" })
+      )
+      const cert = Context.get(context, ServingCertificate)
+      assert.strictEqual(fingerprint(cert.materialUnsafe().certPem), fingerprint(old.certPem))
+
+      const renewed = yield* cert.changes.pipe(
+        Stream.filter((material) => fingerprint(material.certPem) !== fingerprint(old.certPem)),
+        Stream.runHead,
+        Effect.timeout("20 seconds")
+      )
+      assert.isTrue(renewed._tag === "Some")
+      const next = yield* kube.getSecret(namespace, `${sharedOptions.secretName}-2`)
+      assert.strictEqual(cert.materialUnsafe().certPem, Redacted.value(next.data["tls.crt"]!))
+      // Both CAs are trusted while the old one is valid: replicas not yet renewed stay reachable.
+      const caPem = (yield* cert.caPem)!
+      assert.include(caPem, Redacted.value(next.data["ca.crt"]!).trim())
+      assert.include(caPem, old.caPem.trim())
+      assert.isTrue(yield* cert.ready)
+    }).pipe(Effect.scoped, Effect.provide(memoryKube())), 30_000)
 
   it.live("fails with a typed error when the Kubernetes API refuses", () =>
     Effect.gen(function*() {
