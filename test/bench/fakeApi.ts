@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util"
 import { readManifestFolder } from "../support/pipelineHarness.ts"
 import { FakeApiServer } from "../support/fakeApiServer.ts"
-import { exampleClusterDir, writeKubeconfig } from "./lib.ts"
+import { exampleClusterDir } from "./lib.ts"
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +28,7 @@ if (values.kubeconfig === undefined) {
 
 const api = await FakeApiServer.start({ objects: readManifestFolder(values.cluster) })
 api.setLatency(Number(values["latency-ms"]))
-writeKubeconfig(values.kubeconfig, api.url, api.token)
+api.writeKubeconfig(values.kubeconfig)
 process.stdout.write(`fake API listening on ${api.url}\n`)
 
 // The server logs every request for tests to inspect; under load that log only grows.

@@ -492,37 +492,6 @@ export const runLoadSampled = async (pid: number, options: LoadOptions) => {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Kubeconfig
-
-/** A kubeconfig file for the fake API server at `url` (plain HTTP, bearer token). */
-export const writeKubeconfig = (file: string, url: string, token: string): void => {
-  fs.writeFileSync(
-    file,
-    [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      "- name: fake",
-      "  cluster:",
-      `    server: ${url}`,
-      "    insecure-skip-tls-verify: true",
-      "users:",
-      "- name: fake-user",
-      "  user:",
-      `    token: ${token}`,
-      "contexts:",
-      "- name: fake",
-      "  context:",
-      "    cluster: fake",
-      "    user: fake-user",
-      "current-context: fake",
-      ""
-    ].join("\n"),
-    { mode: 0o600 }
-  )
-}
-
 /** Log lines of a child at level ERROR (JSON logs), to report them. */
 export const errorLogLines = (logFile: string): ReadonlyArray<string> =>
   fs.readFileSync(logFile, "utf8").split("\n").filter((line) => /"level":"(ERROR|FATAL)"/.test(line))

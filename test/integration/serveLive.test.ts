@@ -36,28 +36,7 @@ const objectNamed = (name: string) =>
 /** A kubeconfig file for the fake API server, as `kubectl` would read it. */
 const writeKubeconfig = (api: FakeApiServer): string => {
   const file = path.join(tempDirectory("kubeconfig"), "config")
-  fs.writeFileSync(
-    file,
-    [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      "- name: fake",
-      "  cluster:",
-      `    server: ${api.url}`,
-      "    insecure-skip-tls-verify: true",
-      "users:",
-      "- name: injector",
-      "  user:",
-      `    token: ${api.token}`,
-      "contexts:",
-      "- name: fake",
-      "  context: {cluster: fake, user: injector}",
-      "current-context: fake",
-      ""
-    ].join("\n"),
-    { mode: 0o600 }
-  )
+  api.writeKubeconfig(file)
   return file
 }
 

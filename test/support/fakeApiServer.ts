@@ -34,6 +34,7 @@
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo, Socket } from "node:net"
@@ -333,6 +334,40 @@ export class FakeApiServer {
       currentContext: "fake"
     })
     return kc
+  }
+
+  /**
+   * The same as `kubeConfig()`, written to `file` as a kubeconfig YAML file,
+   * as `kubectl` (and a process started with KUBECONFIG) reads it.
+   */
+  writeKubeconfig(file: string): void {
+    const cluster = this.caPem === undefined
+      ? ["    insecure-skip-tls-verify: true"]
+      : [`    certificate-authority-data: ${Buffer.from(this.caPem).toString("base64")}`]
+    fs.writeFileSync(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- name: fake",
+        "  cluster:",
+        `    server: ${this.url}`,
+        ...cluster,
+        "users:",
+        "- name: fake-user",
+        "  user:",
+        `    token: ${this.token}`,
+        "contexts:",
+        "- name: fake",
+        "  context:",
+        "    cluster: fake",
+        "    user: fake-user",
+        "current-context: fake",
+        ""
+      ].join("\n"),
+      { mode: 0o600 }
+    )
   }
 
   /** Stops the server: ends open watches, drops every connection, cancels pending delays. */
