@@ -22,7 +22,9 @@
  * 3. Fixed rate: `--rate` req/s of full-injection reviews, with the cluster in
  *    memory, then through the fake API server (KubeClientLive, kubeconfig)
  *    with 0 ms and `--latency-ms` added to every API round trip: p99 shows what
- *    the per-admission lookups cost.
+ *    the per-admission lookups cost. Beside each, the floor making the same
+ *    reads (floor.ts --kubeconfig): the latency this machine allows at that
+ *    rate with those round trips, before any work of ours.
  *
  * Results print as tables and go to bench-results/<timestamp>.json. Nothing
  * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
@@ -54,6 +56,7 @@ import {
   reviewObject,
   runLoadSampled,
   runPaced,
+  rssKiB,
   sampleRss,
   scratchDir,
   spawnNode,
@@ -223,6 +226,34 @@ const main = async () => {
   log(`scratch folder (TLS files, child logs${flags["cpu-prof"] ? ", CPU profiles" : ""}): ${scratch}`)
   const tls = await writeTlsFiles(scratch)
   const clusterArgs = ["--cluster", exampleClusterDir]
+  // The floor answers the webhook's own patch of the full review (written once the webhook has answered it).
+  const patchFile = path.join(scratch, "floor-patch.b64")
+  /** One of the floors (floor.ts, frameworkFloor.ts), answering the fixed patch. */
+  const startFloor = async (
+    script: "floor.ts" | "frameworkFloor.ts",
+    name: string,
+    options: { readonly args?: ReadonlyArray<string>; readonly nodeOptions?: ReadonlyArray<string> } = {}
+  ) => {
+    const port = await freePort()
+    const child = spawnNode(
+      [
+        path.join(repoRoot, "test", "bench", script),
+        "--port",
+        String(port),
+        "--cert",
+        tls.certFile,
+        "--key",
+        tls.keyFile,
+        "--patch",
+        patchFile,
+        ...(options.args ?? [])
+      ],
+      { logFile: path.join(scratch, `${name}.log`), ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) }
+    )
+    children.add(child)
+    await waitReady(child, port)
+    return { child, port }
+  }
 
   // -------------------------------------------------------------------------
   // 1. Time to ready
@@ -253,7 +284,9 @@ const main = async () => {
     kind: ReviewKind
     result: LoadResult & {
       peakRssMiB: number
-      /** Paced runs: the webhook's own time per admission (its log) and its CPU per admission. */
+      /** Paced runs: the process's CPU (every thread) per request. */
+      cpuMsPerRequest?: number
+      /** Paced runs of the webhook: its own time per admission (its log) and its CPU per admission. */
       webhookSide?: { count: number; p50: number; p99: number; cpuMsPerAdmission: number }
     }
   }
@@ -261,6 +294,8 @@ const main = async () => {
   const ratios: Partial<Record<ReviewKind, number>> = {}
   let webhookLoadPeakMiB = 0
   let floorLoadPeakMiB = 0
+  let idleRssMiB = { webhook: 0, floor: 0 }
+  const mib = (kib: number | undefined) => Math.round(((kib ?? 0) / 1024) * 10) / 10
   let webhookErrors: ReadonlyArray<string> = []
   let frameworkRatio: number | undefined
   if (!flags["skip-throughput"]) {
@@ -270,33 +305,14 @@ const main = async () => {
       const patch = await checkOnce(webhook.port, kind)
       if (patch !== undefined) fullPatch = patch
     }
-    const patchFile = path.join(scratch, "floor-patch.b64")
     fs.writeFileSync(patchFile, fullPatch!)
-    const floorPort = await freePort()
-    const floor = spawnNode(
-      [path.join(repoRoot, "test", "bench", "floor.ts"), "--port", String(floorPort), "--cert", tls.certFile, "--key", tls.keyFile, "--patch", patchFile],
-      { logFile: path.join(scratch, "floor.log") }
-    )
-    children.add(floor)
-    await waitReady(floor, floorPort)
+    const { child: floor, port: floorPort } = await startFloor("floor.ts", "floor")
     // The framework's floor: the same fixed answer through effect's HttpRouter (once, on the full review).
-    const frameworkPort = await freePort()
-    const framework = spawnNode(
-      [
-        path.join(repoRoot, "test", "bench", "frameworkFloor.ts"),
-        "--port",
-        String(frameworkPort),
-        "--cert",
-        tls.certFile,
-        "--key",
-        tls.keyFile,
-        "--patch",
-        patchFile
-      ],
-      { logFile: path.join(scratch, "framework-floor.log"), nodeOptions: webhookNodeOptions }
-    )
-    children.add(framework)
-    await waitReady(framework, frameworkPort)
+    const { child: framework, port: frameworkPort } = await startFloor("frameworkFloor.ts", "framework-floor", {
+      nodeOptions: webhookNodeOptions
+    })
+    // Before the load: what each process holds for its code and start-up.
+    idleRssMiB = { webhook: mib(rssKiB(webhook.child.pid)), floor: mib(rssKiB(floor.pid)) }
     const webhookRss = sampleRss(webhook.child.pid)
     const floorRss = sampleRss(floor.pid)
 
@@ -336,7 +352,8 @@ const main = async () => {
     webhookErrors = errorLogLines(webhook.child.logFile)
 
     printTable(`throughput (${seconds} s, ${connections} connections)`, throughput)
-    log(`\npeak RSS under load: webhook ${webhookLoadPeakMiB} MiB, floor ${floorLoadPeakMiB} MiB`)
+    log(`\nRSS before the load (started, one check per review kind): webhook ${idleRssMiB.webhook} MiB, floor ${idleRssMiB.floor} MiB`)
+    log(`peak RSS under load: webhook ${webhookLoadPeakMiB} MiB, floor ${floorLoadPeakMiB} MiB`)
     log(`webhook ERROR log lines during the runs: ${webhookErrors.length}`)
     log(`\nthroughput ratio, webhook / floor:`)
     for (const kind of kinds) log(`  ${kind.padEnd(12)} ${fmt(ratios[kind]!, 2)}   ${reviewDescriptions[kind]}`)
@@ -354,7 +371,12 @@ const main = async () => {
   const readyThroughApi: Record<string, number> = {}
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
-    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind) => {
+    /**
+     * One target at the fixed rate: paced (the figure that counts), then, for
+     * the webhook, autocannon's overallRate. `who` is the webhook or the floor
+     * making the same reads (floor.ts --kubeconfig).
+     */
+    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" = "webhook") => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
@@ -363,16 +385,25 @@ const main = async () => {
       const logLines = lineCount(child.logFile)
       const cpuBefore = processCpuMillis(pid)
       const paced = await runPaced({ port, body: reviewObjectText(kind), rate, seconds: rateSeconds, verifyBody: verifierFor(kind) })
-      // Where the time goes: the webhook's own (its log's durationMs) and its CPU, every thread.
-      const cpuMsPerAdmission = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
-      const webhookSide = { ...loggedDurations(child.logFile, logLines), cpuMsPerAdmission }
+      // Where the time goes: the process's CPU (every thread) and, for the webhook, its own time (its log's durationMs).
+      const cpuMsPerRequest = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
       sampler.stop()
+      const peakRssMiB = Math.round(sampler.peakMiB() * 10) / 10
+      if (who === "floor + reads") {
+        fixedRate.push({ label: `${setup} ${kind}, floor + reads`, setup, target: "floor + reads (paced)", kind, result: { ...paced, peakRssMiB, cpuMsPerRequest } })
+        log(
+          `  ${setup.padEnd(22)} ${kind.padEnd(10)} floor making the same reads: paced p50 ${paced.latencyMs.p50} ms, ` +
+            `p99 ${paced.latencyMs.p99} ms; ${cpuMsPerRequest} ms CPU per request`
+        )
+        return
+      }
+      const webhookSide = { ...loggedDurations(child.logFile, logLines), cpuMsPerAdmission: cpuMsPerRequest }
       fixedRate.push({
         label: `${setup} ${kind}`,
         setup,
         target: "webhook (paced)",
         kind,
-        result: { ...paced, peakRssMiB: Math.round(sampler.peakMiB() * 10) / 10, webhookSide }
+        result: { ...paced, peakRssMiB, cpuMsPerRequest, webhookSide }
       })
       // autocannon's overallRate for comparison: each connection's share of a second sent back to back.
       const bursty = await runLoadSampled(pid, {
@@ -393,6 +424,8 @@ const main = async () => {
     log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s: paced (one request every ${1000 / rate} ms), then autocannon overallRate with ${rateConnections} connections`)
 
     const memory = await startWebhook("webhook-rate-memory", clusterArgs)
+    const fullPatch = await checkOnce(memory.port, "full")
+    if (!fs.existsSync(patchFile)) fs.writeFileSync(patchFile, fullPatch!)
     await measure("memory cluster", memory.port, memory.child, "full")
     await stop(memory.child)
 
@@ -411,6 +444,10 @@ const main = async () => {
       await measure(setup, webhook.port, webhook.child, "full")
       if (latency === latencyMs) await measure(setup, webhook.port, webhook.child, "noShares")
       await stop(webhook.child)
+      // The same reads without the webhook: what this machine allows at this rate.
+      const floor = await startFloor("floor.ts", `floor-reads-${latency}ms`, { args: ["--kubeconfig", kubeconfig] })
+      await measure(setup, floor.port, floor.child, "full", "floor + reads")
+      await stop(floor.child)
       await stop(api)
     }
     printTable(`fixed rate (${rate} req/s, ${rateSeconds} s)`, fixedRate)
@@ -428,6 +465,7 @@ const main = async () => {
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
     ratioToFloor: ratios,
     frameworkRatioToFloor: frameworkRatio,
+    idleRssMiB,
     peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
     webhookErrorLogLines: webhookErrors.length,
     fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
