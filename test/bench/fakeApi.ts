@@ -4,12 +4,18 @@
  * its event loop. Holds the example cluster, adds `--latency-ms` to every
  * request, writes a kubeconfig pointing at it, and prints one line when ready:
  *
- *   node test/bench/fakeApi.ts --kubeconfig FILE [--latency-ms 2] [--cluster DIR]
+ *   node test/bench/fakeApi.ts --kubeconfig FILE [--latency-ms 2] [--cluster DIR] [--tls]
  *   → fake API listening on http://127.0.0.1:PORT
+ *
+ * `--tls` serves HTTPS, as a real API server does, with a CA of its own
+ * written beside the kubeconfig (FILE.ca.crt) and named by it, as a pod's
+ * service account has its ca.crt.
  *
  * Listens on 127.0.0.1 only. Stops on SIGTERM.
  */
+import { Effect } from "effect"
 import { parseArgs } from "node:util"
+import { generateSelfSigned } from "../../src/server/tls.ts"
 import { readManifestFolder } from "../support/pipelineHarness.ts"
 import { FakeApiServer } from "../support/fakeApiServer.ts"
 import { exampleClusterDir } from "./lib.ts"
@@ -18,17 +24,21 @@ const { values } = parseArgs({
   options: {
     kubeconfig: { type: "string" },
     "latency-ms": { type: "string", default: "0" },
-    cluster: { type: "string", default: exampleClusterDir }
+    cluster: { type: "string", default: exampleClusterDir },
+    tls: { type: "boolean", default: false }
   }
 })
 if (values.kubeconfig === undefined) {
-  process.stderr.write("usage: node test/bench/fakeApi.ts --kubeconfig FILE [--latency-ms N] [--cluster DIR]\n")
+  process.stderr.write("usage: node test/bench/fakeApi.ts --kubeconfig FILE [--latency-ms N] [--cluster DIR] [--tls]\n")
   process.exit(2)
 }
 
-const api = await FakeApiServer.start({ objects: readManifestFolder(values.cluster) })
+const tls = values.tls
+  ? await Effect.runPromise(generateSelfSigned({ serviceName: "kubernetes", namespace: "default", caKeyBits: 2048, leafKeyBits: 2048 }))
+  : undefined
+const api = await FakeApiServer.start({ objects: readManifestFolder(values.cluster), ...(tls === undefined ? {} : { tls }) })
 api.setLatency(Number(values["latency-ms"]))
-api.writeKubeconfig(values.kubeconfig)
+api.writeKubeconfig(values.kubeconfig, tls === undefined ? {} : { caFile: `${values.kubeconfig}.ca.crt` })
 process.stdout.write(`fake API listening on ${api.url}\n`)
 
 // The server logs every request for tests to inspect; under load that log only grows.

@@ -37,7 +37,7 @@ if (values.port === undefined || values.cert === undefined || values.key === und
 const patch = fs.readFileSync(values.patch, "utf8").trim()
 
 interface Kubeconfig {
-  readonly clusters: ReadonlyArray<{ readonly cluster: { readonly server: string } }>
+  readonly clusters: ReadonlyArray<{ readonly cluster: { readonly server: string; readonly "certificate-authority"?: string } }>
   readonly users: ReadonlyArray<{ readonly user: { readonly token: string } }>
 }
 
@@ -48,15 +48,20 @@ interface Kubeconfig {
  * in CPU and in RSS.
  */
 const lookUpWith = async (kubeconfigFile: string, injectorNamespace: string) => {
-  const { request } = await import("undici")
+  const { Agent, request } = await import("undici")
   const { parse: parseYaml } = await import("yaml")
   const { secretNameFor } = await import("../../src/domain/names.ts")
   const config = parseYaml(fs.readFileSync(kubeconfigFile, "utf8")) as Kubeconfig
-  const server = config.clusters[0]!.cluster.server
+  const { server, "certificate-authority": caFile } = config.clusters[0]!.cluster
+  // An HTTPS API server (fakeApi.ts --tls): its CA, read once.
+  const dispatcher = caFile === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(caFile, "utf8") } })
   const headers = { authorization: `Bearer ${config.users[0]!.user.token}`, accept: "application/json" }
   /** One object's JSON; undefined when not found. */
   const get = async (objectPath: string): Promise<{ data?: Record<string, string> } | undefined> => {
-    const response = await request(`${server}/api/v1/namespaces/${objectPath}`, { headers })
+    const response = await request(`${server}/api/v1/namespaces/${objectPath}`, {
+      headers,
+      ...(dispatcher === undefined ? {} : { dispatcher })
+    })
     const text = await response.body.text()
     if (response.statusCode === 404) return undefined
     if (response.statusCode !== 200) throw new Error(`GET ${objectPath}: ${response.statusCode}`)

@@ -4,7 +4,10 @@
  * process per admission, i.e. what the live client adds to the in-memory
  * figures of pipeline.ts. No HTTP server, no TLS, no log line.
  *
- *   node test/bench/live.ts [--iterations 2000] [--concurrency 8] [--kind full]
+ *   node test/bench/live.ts [--iterations 2000] [--concurrency 8] [--kind full] [--tls]
+ *
+ * `--tls`: the fake API server speaks HTTPS and the kubeconfig names its CA
+ * file, as a pod's service account does (fakeApi.ts --tls).
  *
  * `--concurrency 1` is admissions one after another (as at a low rate);
  * higher values let the event loop batch their I/O.
@@ -25,7 +28,8 @@ const { values: flags } = parseArgs({
   options: {
     iterations: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "8" },
-    kind: { type: "string", default: "full" }
+    kind: { type: "string", default: "full" },
+    tls: { type: "boolean", default: false }
   }
 })
 const iterations = Math.max(100, Math.min(100_000, Number(flags.iterations) || 2000))
@@ -36,7 +40,7 @@ if (!(reviewKinds as ReadonlyArray<string>).includes(flags.kind)) {
 }
 const kind = flags.kind as ReviewKind
 const kubeconfig = path.join(scratchDir("live-bench"), "kubeconfig")
-const api = spawn(process.execPath, [path.join(repoRoot, "test/bench/fakeApi.ts"), "--kubeconfig", kubeconfig], {
+const api = spawn(process.execPath, [path.join(repoRoot, "test/bench/fakeApi.ts"), "--kubeconfig", kubeconfig, ...(flags.tls ? ["--tls"] : [])], {
   stdio: ["ignore", "pipe", "inherit"]
 })
 await new Promise<void>((resolve) => api.stdout!.once("data", () => resolve()))

@@ -338,11 +338,17 @@ export class FakeApiServer {
 
   /**
    * The same as `kubeConfig()`, written to `file` as a kubeconfig YAML file,
-   * as `kubectl` (and a process started with KUBECONFIG) reads it.
+   * as `kubectl` (and a process started with KUBECONFIG) reads it. With
+   * `caFile`, an HTTPS server's CA is written there and the kubeconfig names
+   * the file (`certificate-authority`), as a pod's service account has it,
+   * instead of carrying it inline.
    */
-  writeKubeconfig(file: string): void {
+  writeKubeconfig(file: string, options: { readonly caFile?: string } = {}): void {
+    if (this.caPem !== undefined && options.caFile !== undefined) fs.writeFileSync(options.caFile, this.caPem)
     const cluster = this.caPem === undefined
       ? ["    insecure-skip-tls-verify: true"]
+      : options.caFile !== undefined
+      ? [`    certificate-authority: ${options.caFile}`]
       : [`    certificate-authority-data: ${Buffer.from(this.caPem).toString("base64")}`]
     fs.writeFileSync(
       file,
