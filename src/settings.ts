@@ -30,6 +30,12 @@ export interface SettingsShape {
   readonly goofysRetryDelaySeconds: number
   /** Flags given to goofys before the bucket and mount point. */
   readonly goofysFlags: ReadonlyArray<string>
+  /**
+   * The most shares one pod gets: each is a sidecar (~2.3 KB of pod), and past
+   * about 700 the patched pod is larger than the API server can store (etcd's 1.5 MiB),
+   * which would block the pod. Shares past it are skipped with a warning.
+   */
+  readonly maxSharesPerPod: number
   /** The whole time one admission may take, Kubernetes calls and retries included. Below the webhook's timeoutSeconds. */
   readonly requestBudget: Duration.Duration
   /** The time one Kubernetes API call may take. */
@@ -71,6 +77,7 @@ export const defaultSettings: SettingsShape = {
     "allow_other",
     "-f"
   ],
+  maxSharesPerPod: 100,
   requestBudget: Duration.millis(7000),
   kubeCallTimeout: Duration.millis(2000),
   port: 8443,
@@ -112,6 +119,7 @@ export const settingDocs: ReadonlyArray<SettingDoc> = [
   { key: "goofysAttempts", env: "GOOFYS_ATTEMPTS", description: "goofys mount attempts before the sidecar gives up (default 5)" },
   { key: "goofysRetryDelaySeconds", env: "GOOFYS_RETRY_DELAY_SECONDS", description: "seconds between goofys attempts (default 1)" },
   { key: "goofysFlags", env: "GOOFYS_FLAGS", description: "goofys flags, space-separated (default --cheap --http-timeout 1500s --dir-mode 0777 --file-mode 0777 -o allow_other -f)" },
+  { key: "maxSharesPerPod", env: "MAX_SHARES_PER_POD", description: "the most shares (sidecars) one pod gets; the rest are skipped with a warning (default 100, at most 300)" },
   { key: "requestBudget", env: "REQUEST_BUDGET_MS", flag: "--request-budget-ms", description: "time one admission may take, retries included (default 7000; keep it below the webhook's timeoutSeconds)" },
   { key: "kubeCallTimeout", env: "KUBE_CALL_TIMEOUT_MS", description: "time one Kubernetes API call may take (default 2000)" },
   { key: "port", env: "PORT", flag: "--port", description: "HTTPS port (default 8443)" },
@@ -213,6 +221,8 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
   if (goofysFlags.some((flag) => /[\u0000-\u001f\u007f]/.test(flag))) {
     return yield* fail("GOOFYS_FLAGS", "contains control characters")
   }
+  // 300 shares make ~0.68 MB of pod: room left under etcd's 1.5 MiB for the user's own pod.
+  const maxSharesPerPod = yield* integer(sources, "MAX_SHARES_PER_POD", 1, 300, d.maxSharesPerPod)
   const requestBudgetMillis = yield* integer(sources, "REQUEST_BUDGET_MS", 100, 29_000, Duration.toMillis(d.requestBudget))
   const kubeCallTimeoutMillis = yield* integer(
     sources,
@@ -256,6 +266,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
     goofysAttempts,
     goofysRetryDelaySeconds,
     goofysFlags,
+    maxSharesPerPod,
     requestBudget: Duration.millis(requestBudgetMillis),
     kubeCallTimeout: Duration.millis(kubeCallTimeoutMillis),
     port,

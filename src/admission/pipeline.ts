@@ -198,9 +198,9 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   }
   const { config, secrets, shares } = resolved.success.value
 
-  const planned = yield* Effect.sync(() => plan({ pod, shares, filers: config.filers, secrets })).pipe(
-    spans.plan
-  )
+  const planned = yield* Effect.sync(() =>
+    plan({ pod, shares, filers: config.filers, secrets, maxShares: settings.maxSharesPerPod })
+  ).pipe(spans.plan)
   const goofys = yield* GoofysRetryPolicy
   const rawPod = object as JsonObject
   const mutated = yield* Effect.sync(() =>

@@ -64,7 +64,8 @@ export const filerSkipCodes = [
   "secret_incomplete",
   "unsafe_share_path",
   "duplicate_mount_path",
-  "mounted_without_env"
+  "mounted_without_env",
+  "share_limit"
 ] as const
 export type FilerSkipCode = (typeof filerSkipCodes)[number]
 
@@ -89,6 +90,8 @@ export interface PlanInput {
   readonly filers: Filers
   /** Keyed by SVM name; an SVM absent here was not looked up. */
   readonly secrets: ReadonlyMap<string, SecretLookup>
+  /** The most shares the pod gets (Settings.maxSharesPerPod); the first ones, in plan order, are kept. */
+  readonly maxShares: number
 }
 
 /** SVM keys in the deterministic order everything is planned in (**fix**: the original used map order). */
@@ -160,6 +163,7 @@ export const plan = (input: PlanInput): Plan => {
     sortedSvms(input.shares).flatMap((svm) => [`${svm}_access`, `${svm}_secret`, `${svm}_url`])
   )
   const envNames = new Set<string>()
+  let sharesPlanned = 0
 
   for (const svm of sortedSvms(input.shares)) {
     const checked = checkSvm(svm, input.shares[svm], filers)
@@ -189,6 +193,7 @@ export const plan = (input: PlanInput): Plan => {
 
     const seen = new Set<string>()
     const planned: Array<PlannedShare> = []
+    let overLimit = 0
     for (const share of checked.success.list) {
       // **fix**: a repeated share is dropped silently, the first kept.
       if (seen.has(share)) continue
@@ -201,6 +206,11 @@ export const plan = (input: PlanInput): Plan => {
       const mountPath = `${filersMountRoot}/${svm}/${shareMountSuffix(share)}`
       if (mountPaths.has(mountPath)) {
         skips.push({ svm, share, code: "duplicate_mount_path", reason: "same mount path as an earlier share" })
+        continue
+      }
+      // One warning per SVM for all its shares past the limit, not one each.
+      if (sharesPlanned >= input.maxShares) {
+        overLimit += 1
         continue
       }
       mountPaths.add(mountPath)
@@ -231,6 +241,14 @@ export const plan = (input: PlanInput): Plan => {
       const names = sidecarNames(svm, share, isTaken)
       plannedNames.add(names.container).add(names.fdPassingVolume).add(names.csiVolume)
       planned.push({ share, mountPath, bucket: bucketName(share), envName, names })
+      sharesPlanned += 1
+    }
+    if (overLimit > 0) {
+      skips.push({
+        svm,
+        code: "share_limit",
+        reason: `${overLimit} of its shares not mounted: a pod gets at most ${input.maxShares}`
+      })
     }
     if (planned.length === 0) continue
     svms.push({

@@ -31,11 +31,13 @@ const quote = (text: string, max: number): string => {
   return `"${body}…"`
 }
 
-export const formatWarning = (skip: Pick<Skip, "svm" | "share" | "reason">): string => {
+export const formatWarning = (skip: Pick<Skip, "svm" | "share" | "reason"> & { readonly code?: Skip["code"] }): string => {
   const fixed = skip.share === undefined ? `filers: SVM  skipped: ${skip.reason}` : `filers: SVM  share  skipped: ${skip.reason}`
   const room = Math.max(maxWarningLength - fixed.length, 16)
   if (skip.share === undefined) {
-    return `filers: SVM ${quote(skip.svm, room)} skipped: ${skip.reason}`.slice(0, maxWarningLength)
+    // Shares past the limit: the SVM itself is mounted, with its first shares.
+    const verb = skip.code === "share_limit" ? ":" : " skipped:"
+    return `filers: SVM ${quote(skip.svm, room)}${verb} ${skip.reason}`.slice(0, maxWarningLength)
   }
   const svmRoom = Math.min(jsonQuote(skip.svm).length, Math.floor(room / 2))
   const svm = quote(skip.svm, svmRoom)

@@ -301,3 +301,33 @@ describe("pods left alone", () => {
       Effect.provide(quietLogs)
     ))
 })
+
+// The kube-apiserver stores a pod in etcd, whose default request limit is
+// 1.5 MiB: a patch that makes the pod larger blocks it, whatever the failure
+// policy. Shares past Settings.maxSharesPerPod are skipped with a warning.
+describe("a namespace with more shares than a pod can carry", () => {
+  const etcdRequestLimit = 1.5 * 1024 * 1024
+  const manyShares = (count: number) => Array.from({ length: count }, (_, i) => `project-${i}/data`)
+  const cluster = clusterObjects([
+    { svm: "fld5filersvm", shares: manyShares(700) },
+    { svm: "fld9filersvm", shares: manyShares(700) }
+  ])
+
+  it.effect("mounts the first 100 by default, warns once per SVM for the rest, and the pod stays storable", () =>
+    Effect.gen(function*() {
+      const { pod, reviewed } = yield* admitPod(podReview(notebookPod()))
+      assert.strictEqual(pod.spec.initContainers.length, 100)
+      assert.deepStrictEqual(reviewed.response.warnings, [
+        `filers: SVM "fld5filersvm": 600 of its shares not mounted: a pod gets at most 100`,
+        `filers: SVM "fld9filersvm": 700 of its shares not mounted: a pod gets at most 100`
+      ])
+      assert.isBelow(JSON.stringify(pod).length, etcdRequestLimit / 4)
+    }).pipe(Effect.provide(memoryPipeline(cluster)), Effect.provide(quietLogs)))
+
+  it.effect("at the highest limit the setting takes (300), the pod still fits under etcd's limit with room to spare", () =>
+    Effect.gen(function*() {
+      const { pod } = yield* admitPod(podReview(notebookPod()))
+      assert.strictEqual(pod.spec.initContainers.length, 300)
+      assert.isBelow(JSON.stringify(pod).length, etcdRequestLimit * 0.7)
+    }).pipe(Effect.provide(memoryPipeline(cluster, { maxSharesPerPod: 300 })), Effect.provide(quietLogs)))
+})

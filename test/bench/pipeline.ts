@@ -105,7 +105,8 @@ const program = Effect.gen(function*() {
   }
   const settings = yield* Settings
   const goofys = yield* GoofysRetryPolicy
-  const planned = plan({ pod, shares, filers: config.filers, secrets })
+  const planInput = { pod, shares, filers: config.filers, secrets, maxShares: settings.maxSharesPerPod }
+  const planned = plan(planInput)
   const renderInput = {
     pod: object as JsonObject,
     notebookContainer: decision.notebookContainer,
@@ -126,7 +127,7 @@ const program = Effect.gen(function*() {
   out(`  getSecret (memory)           ${us(yield* timeEffect(kube.getSecret(decision.namespace, "fld5filersvm-conn-secret")))}`)
   out(`  getSecret NotFound (memory)  ${us(yield* timeEffect(Effect.option(kube.getSecret(decision.namespace, "missing"))))}`)
   out(`  ClusterConfig.current        ${us(yield* timeEffect((yield* ClusterConfig).current))}`)
-  out(`  plan                         ${us(timeSync(() => plan({ pod, shares, filers: config.filers, secrets })))}`)
+  out(`  plan                         ${us(timeSync(() => plan(planInput)))}`)
   out(`  render                       ${us(timeSync(() => render(renderInput)))}`)
   out(`  JsonPatch.get (diff)         ${us(timeSync(() => JsonPatch.get(object as Json, mutated as Json)))}`)
   out(`  base64 of the patch          ${us(timeSync(() => Buffer.from(JSON.stringify(patch), "utf8").toString("base64")))}`)

@@ -5,6 +5,7 @@ import type { Filers } from "../../src/domain/filers.ts"
 import type { Plan, PlanInput, SecretLookup } from "../../src/domain/plan.ts"
 import { plan } from "../../src/domain/plan.ts"
 import type { Pod } from "../../src/domain/pod.ts"
+import { defaultSettings } from "../../src/settings.ts"
 
 export const createRequest = (overrides: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
   uid: "uid-1",
@@ -64,6 +65,7 @@ export const planFor = (
     pod: input.pod ?? decodedPod(),
     shares: raw,
     filers: input.filers ?? filers(Object.fromEntries(Object.keys(shares).map((svm) => [svm, `https://${svm}.example.test`]))),
-    secrets: input.secrets ?? new Map(Object.keys(shares).map((svm) => [svm, goodSecret]))
+    secrets: input.secrets ?? new Map(Object.keys(shares).map((svm) => [svm, goodSecret])),
+    maxShares: input.maxShares ?? defaultSettings.maxSharesPerPod
   })
 }

@@ -27,6 +27,23 @@ describe("plan: SVMs and shares", () => {
     expect(plan.svms[0].shares[0].mountPath).toBe("/home/jovyan/filers/fld5filersvm/division/project")
   })
 
+  it("mounts at most maxShares shares, the first in plan order, and warns once per SVM for the rest", () => {
+    const plan = planFor({ b: ["p", "q", "r"], a: ["x", "y"], c: ["z"] }, { maxShares: 3 })
+    expect(svmNames(plan)).toEqual(["a", "b"])
+    expect(shareNames(plan, "a")).toEqual(["x", "y"])
+    expect(shareNames(plan, "b")).toEqual(["p"])
+    expect(plan.skips).toEqual([
+      { svm: "b", code: "share_limit", reason: "2 of its shares not mounted: a pod gets at most 3" },
+      { svm: "c", code: "share_limit", reason: "1 of its shares not mounted: a pod gets at most 3" }
+    ])
+  })
+
+  it("counts toward the limit only shares it mounts: repeated, unsafe and duplicate-path shares do not", () => {
+    const plan = planFor({ svm: ["a", "a", "/abs", "a/", "b", "c"] }, { maxShares: 2 })
+    expect(shareNames(plan, "svm")).toEqual(["a", "b"])
+    expect(plan.skips.map((skip) => skip.code)).toEqual(["unsafe_share_path", "duplicate_mount_path", "share_limit"])
+  })
+
   it("skips quietly an SVM with an empty list", () => {
     const plan = planFor({ svm: [] })
     expect(plan).toEqual({ svms: [], skips: [] })

@@ -32,6 +32,7 @@ describe("settings", () => {
         CREDENTIAL_MODE: "plain",
         ON_INFRASTRUCTURE_FAILURE: "admit",
         GOOFYS_ATTEMPTS: "3",
+        MAX_SHARES_PER_POD: "20",
         GOOFYS_FLAGS: "  --cheap   -o allow_other ",
         REQUEST_BUDGET_MS: "5000",
         SIDECAR_MEMORY_LIMIT: "2Gi"
@@ -39,6 +40,7 @@ describe("settings", () => {
       assert.strictEqual(settings.credentialMode, "plain")
       assert.strictEqual(settings.onInfrastructureFailure, "admit")
       assert.strictEqual(settings.goofysAttempts, 3)
+      assert.strictEqual(settings.maxSharesPerPod, 20)
       assert.deepStrictEqual(settings.goofysFlags, ["--cheap", "-o", "allow_other"])
       assert.strictEqual(Duration.toMillis(settings.requestBudget), 5000)
       assert.strictEqual(settings.sidecarResources.limits.memory, "2Gi")
@@ -55,6 +57,8 @@ describe("settings", () => {
     ["GOOFYS_ATTEMPTS", "0"],
     ["GOOFYS_RETRY_DELAY_SECONDS", "1.5"],
     ["GOOFYS_FLAGS", "--cheap \u0001"],
+    ["MAX_SHARES_PER_POD", "0"],
+    ["MAX_SHARES_PER_POD", "301"],
     ["REQUEST_BUDGET_MS", "50"],
     ["KUBE_CALL_TIMEOUT_MS", "forever"],
     ["PORT", "70000"],

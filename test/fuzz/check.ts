@@ -5,6 +5,7 @@
  * makes no Pod validation problem that was not there before, and in which no
  * credential appears, not even inside the base64 patch.
  */
+import { defaultSettings } from "../../src/settings.ts"
 import { validatePod } from "../support/podValidation.ts"
 import { applyStrict, decodePatchBase64, jsonEqual } from "../support/strictJsonPatch.ts"
 import { credentialTexts, injectAnnotation } from "./arbitraries.ts"
@@ -88,6 +89,13 @@ export const checkReviewAnswer = (input: unknown, answer: unknown): Obj | undefi
   const before = new Set(validatePod(object))
   const introduced = validatePod(patched).filter((problem) => !before.has(problem))
   if (introduced.length > 0) fail(`the patch makes the pod invalid:\n  ${introduced.slice(0, 5).join("\n  ")}`)
+  // Each share is one sidecar; past the limit the pod would outgrow what the API server stores (runner.ts: default settings).
+  const sidecars = (pod: unknown) => {
+    const list = isObject(pod) && isObject(pod.spec) ? pod.spec.initContainers : undefined
+    return Array.isArray(list) ? list.length : 0
+  }
+  const added = sidecars(patched) - sidecars(object)
+  if (added > defaultSettings.maxSharesPerPod) fail(`the patch adds ${added} sidecars, more than ${defaultSettings.maxSharesPerPod}`)
   const annotations = (patched as Obj).metadata?.annotations
   if (!isObject(annotations) || annotations[injectAnnotation] !== "injected") fail("the patched pod is not annotated as injected")
   return patched as Obj
