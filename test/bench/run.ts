@@ -294,7 +294,7 @@ const main = async () => {
   const ratios: Partial<Record<ReviewKind, number>> = {}
   let webhookLoadPeakMiB = 0
   let floorLoadPeakMiB = 0
-  let idleRssMiB = { webhook: 0, floor: 0 }
+  let rssBeforeLoadMiB = { webhook: 0, floor: 0 }
   const mib = (kib: number | undefined) => Math.round(((kib ?? 0) / 1024) * 10) / 10
   let webhookErrors: ReadonlyArray<string> = []
   let frameworkRatio: number | undefined
@@ -312,7 +312,7 @@ const main = async () => {
       nodeOptions: webhookNodeOptions
     })
     // Before the load: what each process holds for its code and start-up.
-    idleRssMiB = { webhook: mib(rssKiB(webhook.child.pid)), floor: mib(rssKiB(floor.pid)) }
+    rssBeforeLoadMiB = { webhook: mib(rssKiB(webhook.child.pid)), floor: mib(rssKiB(floor.pid)) }
     const webhookRss = sampleRss(webhook.child.pid)
     const floorRss = sampleRss(floor.pid)
 
@@ -352,7 +352,7 @@ const main = async () => {
     webhookErrors = errorLogLines(webhook.child.logFile)
 
     printTable(`throughput (${seconds} s, ${connections} connections)`, throughput)
-    log(`\nRSS before the load (started, one check per review kind): webhook ${idleRssMiB.webhook} MiB, floor ${idleRssMiB.floor} MiB`)
+    log(`\nRSS before the load (started; the webhook has answered one check per review kind): webhook ${rssBeforeLoadMiB.webhook} MiB, floor ${rssBeforeLoadMiB.floor} MiB`)
     log(`peak RSS under load: webhook ${webhookLoadPeakMiB} MiB, floor ${floorLoadPeakMiB} MiB`)
     log(`webhook ERROR log lines during the runs: ${webhookErrors.length}`)
     log(`\nthroughput ratio, webhook / floor:`)
@@ -465,7 +465,7 @@ const main = async () => {
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
     ratioToFloor: ratios,
     frameworkRatioToFloor: frameworkRatio,
-    idleRssMiB,
+    rssBeforeLoadMiB,
     peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
     webhookErrorLogLines: webhookErrors.length,
     fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
