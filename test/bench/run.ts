@@ -5,7 +5,7 @@
  *   node test/bench/run.ts [--seconds 10] [--warmup 2] [--connections 16]
  *                          [--rate 200] [--rate-seconds 10] [--latency-ms 2]
  *                          [--kinds full,skipNoLabel,skipOptOut,noShares]
- *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate]
+ *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate] [--api-tls]
  *                          [--node-options "--max-semi-space-size=16"]
  *
  * The webhook runs with the image's NODE_OPTIONS (Dockerfile) unless
@@ -22,7 +22,8 @@
  * 3. Fixed rate: `--rate` req/s of full-injection reviews, with the cluster in
  *    memory, then through the fake API server (KubeClientLive, kubeconfig)
  *    with 0 ms and `--latency-ms` added to every API round trip: p99 shows what
- *    the per-admission lookups cost. Beside each, the floor making the same
+ *    the per-admission lookups cost (`--api-tls`: over HTTPS, as in a cluster;
+ *    plain HTTP by default, as the earlier figures). Beside each, the floor making the same
  *    reads (floor.ts --kubeconfig): the latency this machine allows at that
  *    rate with those round trips, before any work of ours.
  *
@@ -80,6 +81,8 @@ const { values: flags } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "skip-throughput": { type: "boolean", default: false },
     "skip-rate": { type: "boolean", default: false },
+    // The fake API server over HTTPS, its CA in a file the kubeconfig names, as in a pod (fakeApi.ts --tls).
+    "api-tls": { type: "boolean", default: false },
     // Extra `node` flags for the webhook's process, e.g. V8 heap sizing.
     "node-options": { type: "string" }
   }
@@ -432,7 +435,14 @@ const main = async () => {
     for (const latency of [...new Set([0, latencyMs])]) {
       const kubeconfig = path.join(scratch, `kubeconfig-${latency}`)
       const api = spawnNode(
-        [path.join(repoRoot, "test", "bench", "fakeApi.ts"), "--kubeconfig", kubeconfig, "--latency-ms", String(latency)],
+        [
+          path.join(repoRoot, "test", "bench", "fakeApi.ts"),
+          "--kubeconfig",
+          kubeconfig,
+          "--latency-ms",
+          String(latency),
+          ...(flags["api-tls"] ? ["--tls"] : [])
+        ],
         { logFile: path.join(scratch, `fake-api-${latency}.log`) }
       )
       children.add(api)
@@ -440,7 +450,7 @@ const main = async () => {
       const webhook = await startWebhook(`webhook-rate-api-${latency}ms`, [], { KUBECONFIG: kubeconfig })
       readyThroughApi[`${latency}ms`] = Math.round(webhook.readyMs)
       await checkOnce(webhook.port, "full")
-      const setup = `fake API +${latency} ms`
+      const setup = `fake API${flags["api-tls"] ? " (TLS)" : ""} +${latency} ms`
       await measure(setup, webhook.port, webhook.child, "full")
       if (latency === latencyMs) await measure(setup, webhook.port, webhook.child, "noShares")
       await stop(webhook.child)
