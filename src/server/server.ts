@@ -14,7 +14,7 @@ import type * as Http from "node:http"
 import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
-import { ServingCertificate } from "./tls.ts"
+import { ServingCertificate } from "./tls/ServingCertificate.ts"
 
 /** The server cannot listen: the address is in use, not ours, or not an address. */
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {

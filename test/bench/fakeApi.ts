@@ -15,7 +15,7 @@
  */
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
-import { generateSelfSigned } from "../../src/server/tls.ts"
+import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { readManifestFolder } from "../support/pipelineHarness.ts"
 import { FakeApiServer } from "../support/fakeApiServer.ts"
 import { exampleClusterDir } from "./lib.ts"

@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { createRequire } from "node:module"
 import { Effect } from "effect"
-import { generateSelfSigned } from "../../src/server/tls.ts"
+import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 
 export const repoRoot = path.join(import.meta.dirname, "..", "..")
 export const exampleClusterDir = path.join(repoRoot, "manifests", "examples", "cluster")

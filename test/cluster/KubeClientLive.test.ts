@@ -12,7 +12,7 @@ import * as path from "node:path"
 import { KubeClient, type KubeClientShape } from "../../src/cluster/KubeClient.ts"
 import { layerFromKubeConfig, loadKubeConfig, serviceAccountDirectory } from "../../src/cluster/KubeClientLive.ts"
 import type { ConfigMap } from "../../src/cluster/objects.ts"
-import { generateSelfSigned } from "../../src/server/tls.ts"
+import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { Settings } from "../../src/settings.ts"
 import { FakeApi, FakeApiServer } from "../support/fakeApiServer.ts"
 

@@ -15,7 +15,7 @@ import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { generateSelfSigned } from "../../src/server/tls.ts"
+import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { exampleClusterDir, exampleReviewFile, repoRoot } from "../support/pipelineHarness.ts"
 import { exampleCredentials, leaks, parsePrometheus, valueOf } from "./support.ts"
 

@@ -13,13 +13,10 @@ import { beforeAll } from "vitest"
 import { KubeForbidden } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
-import {
-  type GeneratedMaterial,
-  generateSelfSigned,
-  ServingCertificate,
-  type ServingCertificateShape,
-  type TlsMaterial
-} from "../../src/server/tls.ts"
+import type { ServingCertificateShape } from "../../src/server/tls/holder.ts"
+import type { TlsMaterial } from "../../src/server/tls/material.ts"
+import { type GeneratedMaterial, generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
+import { ServingCertificate } from "../../src/server/tls/ServingCertificate.ts"
 
 const serviceName = "filer-sidecar-injector"
 const namespace = "das"
