@@ -17,48 +17,22 @@ import {
   type AdmissionRequest,
   type AdmissionResponse,
   AdmissionReviewRequest,
-  type AdmissionReviewResponse,
   reviewResponse
 } from "../domain/admission.ts"
-import { decidePod, decideRequest, type PodSkipCode } from "../domain/decide.ts"
+import { decidePod, decideRequest } from "../domain/decide.ts"
 import type { Json, JsonObject } from "../domain/json.ts"
 import { isJsonObject } from "../domain/json.ts"
-import { type FilerSkipCode, plan } from "../domain/plan.ts"
+import { plan } from "../domain/plan.ts"
 import { Pod, podDisplayName } from "../domain/pod.ts"
 import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
 import { formatWarning } from "../domain/warnings.ts"
-import { annotateAdmissionSpan } from "../observability/Admission.ts"
-import { spanned } from "../observability/Traced.ts"
+import { spanned, whenTracing } from "../observability/Traced.ts"
 import { Settings } from "../settings.ts"
 import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
+import { type Admission, type Outcome, outcomeAttributes } from "./outcome.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
-
-/** What happened, for the log line, span attributes and metrics. */
-export interface Outcome {
-  readonly decision: "injected" | "skipped" | "denied" | "admitted-without-filers" | "invalid-pod"
-  /** Why it was skipped or denied; empty when injected. */
-  readonly reason: string
-  /** When skipped: the reason as a code. */
-  readonly skipCode?: PodSkipCode
-  readonly namespace: string
-  readonly pod: string
-  readonly svms: number
-  readonly sharesMounted: number
-  /** Reasons of each skipped SVM or share. */
-  readonly skipped: ReadonlyArray<string>
-  /** The same, as codes. */
-  readonly skippedCodes: ReadonlyArray<FilerSkipCode>
-  readonly warnings: number
-  /** The error tag of an infrastructure failure. */
-  readonly failure?: string
-}
-
-export interface Admission {
-  readonly review: AdmissionReviewResponse
-  readonly outcome: Outcome
-}
 
 export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | Settings | GoofysRetryPolicy
 
@@ -74,6 +48,14 @@ const spans = {
   diff: spanned("diff"),
   encode: spanned("encode")
 }
+
+/**
+ * The outcome as attributes of the `admission` span, inside `admit` so that
+ * every caller's traces have them. Spans only: the log line and metrics are
+ * the server's (src/observability/Admission.ts wraps the route).
+ */
+const annotateAdmissionSpan = <E, R>(self: Effect.Effect<Admission, E, R>): Effect.Effect<Admission, E, R> =>
+  whenTracing(Effect.tap(self, ({ outcome }) => Effect.annotateCurrentSpan(outcomeAttributes(outcome))), self)
 
 /** JSON text to a parsed value; the server and the CLI both start here. */
 export const parseJson = (text: string): Effect.Effect<unknown, AdmissionDecodeError> =>

@@ -46,7 +46,7 @@ export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: 
     spanned("resolve.shares", () => ({ namespace }))
   )
   // A namespace without shares needs no configuration: its pods are admitted
-  // unchanged (SPEC rule 4) even while filers-list or the template is broken.
+  // unchanged (docs/behaviour.md, "When a pod is mutated", 4) even while filers-list or the template is broken.
   if (Option.isNone(sharesMap)) return Option.none<Resolved>()
   const config = yield* Effect.fromResult(configResult)
   const shares = sharesMap.value.data

@@ -1,6 +1,6 @@
 /**
  * GoofysRetryPolicy: how each sidecar retries its goofys mount (attempts,
- * delay, goofys flags). SPEC.md's defaults, overridable by Settings.
+ * delay, goofys flags). Defaults in docs/behaviour.md ("The goofys command"), overridable by Settings.
  */
 import { Context, Effect, Layer } from "effect"
 import type { GoofysRetryPolicyValues } from "../domain/goofys.ts"

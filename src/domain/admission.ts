@@ -2,7 +2,7 @@
  * AdmissionReview `admission.k8s.io/v1`: the request the kube-apiserver sends
  * and the response it expects. Only the fields the injector reads are
  * decoded; `request.object` stays raw JSON, because the patch is a diff of
- * the object exactly as sent (see DESIGN.md, "diff").
+ * the object exactly as sent (docs/behaviour.md, "What stays as it was").
  */
 import { Schema } from "effect"
 

@@ -33,7 +33,8 @@ const skip = (code: DecisionSkipCode, reason: string, warning?: string): Decisio
 const optOutValues: ReadonlySet<string> = new Set(["n", "not", "false", "off", "injected"])
 
 /**
- * Rule 1, from the request alone, before the object is decoded as a Pod.
+ * Condition 1 (docs/behaviour.md, "When a pod is mutated"), from the request
+ * alone, before the object is decoded as a Pod.
  * **fix**: only CREATE; a patch adding containers to an UPDATE can only be rejected.
  */
 export const decideRequest = (request: AdmissionRequest): Decision | undefined => {
@@ -46,7 +47,7 @@ export const decideRequest = (request: AdmissionRequest): Decision | undefined =
   return undefined
 }
 
-/** Rules 2, 3 and 5, on the decoded pod. */
+/** Conditions 2, 3 and 5 of docs/behaviour.md, "When a pod is mutated", on the decoded pod. */
 export const decidePod = (request: AdmissionRequest, pod: Pod): Decision => {
   const labels = pod.metadata?.labels ?? {}
   if (!Object.hasOwn(labels, notebookLabel)) return skip("no_notebook_label", `no ${notebookLabel} label`)

@@ -2,7 +2,7 @@
  * Every name the injector derives: Secrets, env vars, containers, volumes,
  * mount paths. The env names and mount paths are **kept** from the original
  * (users' notebooks read them); container and volume names are new, because
- * the original's truncations could collide (SPEC.md, "Names").
+ * the original's truncations could collide (docs/behaviour.md, "Names").
  */
 import { fnv1a64 } from "./hash.ts"
 

@@ -3,7 +3,8 @@
  * `sidecarconfig.json`): one container and two volumes, an emptyDir for fd
  * passing and the meta-fuse-csi-plugin csi volume. Everything in it is kept
  * as raw JSON and copied into each sidecar; only the fields the injector
- * fills in are validated here, with errors naming the field.
+ * fills in, and the container's privileges, are validated here, with errors
+ * naming the field (docs/behaviour.md, "The sidecar template").
  */
 import { Result, Schema } from "effect"
 import { ConfigurationError } from "./configurationError.ts"
@@ -15,10 +16,17 @@ export const sidecarTemplateKey = "sidecarconfig.json"
 
 const NonEmpty = Schema.NonEmptyString
 
+const SecurityContext = Schema.Struct({
+  privileged: Schema.optional(Schema.Boolean),
+  allowPrivilegeEscalation: Schema.optional(Schema.Boolean),
+  capabilities: Schema.optional(Schema.Struct({ add: Schema.optional(Schema.Array(Schema.String)) }))
+})
+
 const TemplateShape = Schema.Struct({
   containers: Schema.NonEmptyArray(Schema.Struct({
     image: NonEmpty,
-    volumeMounts: Schema.optional(Schema.Array(Schema.Struct({ name: Schema.String, mountPath: Schema.String })))
+    volumeMounts: Schema.optional(Schema.Array(Schema.Struct({ name: Schema.String, mountPath: Schema.String }))),
+    securityContext: Schema.optional(SecurityContext)
   })),
   volumes: Schema.Array(Schema.Struct({
     name: NonEmpty,
@@ -45,6 +53,23 @@ export interface SidecarTemplate {
   readonly fdPassingSocketName: string
 }
 
+/**
+ * The first privilege a template container asks for, as the field and what is
+ * wrong with it. The template is copied into every notebook pod, and the
+ * sidecar needs none: the CSI driver opens /dev/fuse and mounts for it
+ * (README, "The sidecar template").
+ */
+const privilegeProblem = (containers: typeof TemplateShape.Type["containers"]): string | undefined => {
+  for (const [index, container] of containers.entries()) {
+    const at = `containers[${index}].securityContext`
+    const context = container.securityContext
+    if (context?.privileged === true) return `${at}.privileged must not be true`
+    if (context?.allowPrivilegeEscalation === true) return `${at}.allowPrivilegeEscalation must not be true`
+    if ((context?.capabilities?.add ?? []).length > 0) return `${at}.capabilities.add must be empty`
+  }
+  return undefined
+}
+
 export const parseSidecarTemplate = (
   namespace: string,
   data: Readonly<Record<string, string>>
@@ -65,6 +90,8 @@ export const parseSidecarTemplate = (
   // Decoding drops unknown keys, so the raw JSON is what gets copied.
   const template = json as { containers: ReadonlyArray<JsonObject>; volumes: ReadonlyArray<JsonObject> }
   const shape = decoded.success
+  const privilege = privilegeProblem(shape.containers)
+  if (privilege !== undefined) return problem(`${field}.${privilege}`)
 
   const fdIndex = shape.volumes.findIndex((volume) => volume.emptyDir !== undefined)
   if (fdIndex < 0) return problem(`${field}.volumes needs an emptyDir volume (fd passing)`)

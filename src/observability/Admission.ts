@@ -1,34 +1,16 @@
 /**
- * One admission, observed:
- * - `annotateAdmissionSpan`: the outcome as attributes of the `admission`
- *   span (applied inside `admit`, so every caller's traces have them);
- * - `observeAdmission`: the server's per-admission log line and metrics
- *   (applied by the webhook route only: the offline commands print data on
- *   stdout and keep their stderr as it was).
+ * One admission, observed: `observeAdmission` is the server's per-admission
+ * log line and metrics, applied by the webhook route only (the offline
+ * commands print data on stdout and keep their stderr as it was). The span
+ * attributes are the pipeline's own (`outcomeAttributes`, applied inside
+ * `admit`), so every caller's traces have them.
  *
  * Nothing here reads the pod or the Secrets: only the `Outcome`, whose
  * fields are names, counts and reasons.
  */
 import { Cause, Clock, Effect } from "effect"
-import type { Admission, Outcome } from "../admission/pipeline.ts"
+import type { Admission, Outcome } from "../admission/outcome.ts"
 import { recordAdmission } from "./Metrics.ts"
-import { whenTracing } from "./Traced.ts"
-
-/** The outcome as span attributes (`admission.*`). */
-export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => ({
-  "admission.decision": outcome.decision,
-  "admission.reason": outcome.reason,
-  "admission.svms": outcome.svms,
-  "admission.shares_mounted": outcome.sharesMounted,
-  "admission.shares_skipped": outcome.skipped.length,
-  "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
-  "admission.warnings": outcome.warnings,
-  ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
-})
-
-/** For `Effect.fn("admission")(body, annotateAdmissionSpan)`: runs inside the span. */
-export const annotateAdmissionSpan = <E, R>(self: Effect.Effect<Admission, E, R>): Effect.Effect<Admission, E, R> =>
-  whenTracing(Effect.tap(self, ({ outcome }) => Effect.annotateCurrentSpan(outcomeAttributes(outcome))), self)
 
 const warnDecisions: ReadonlySet<Outcome["decision"]> = new Set(["denied", "admitted-without-filers", "invalid-pod"])
 

@@ -8,7 +8,7 @@
  * (namespace, pod, SVM, share, Secret) ever becomes a label.
  */
 import { Cause, type Context, Effect, Exit, Metric } from "effect"
-import type { Outcome } from "../admission/pipeline.ts"
+import type { Outcome } from "../admission/outcome.ts"
 import { podSkipCodes } from "../domain/decide.ts"
 import { filerSkipCodes } from "../domain/plan.ts"
 

@@ -3,6 +3,10 @@
  * updates); under effect's native tracer (no tracing backend installed)
  * nobody ever sees them. The code below makes spans and span attributes only
  * when they can be seen, as effect's HTTP server does for its request spans.
+ *
+ * The pipeline marks its steps with these, so this module imports effect
+ * only: nothing of the outer ring (metrics, the log line) reaches back into
+ * the pipeline through it (test/architecture/imports.test.ts).
  */
 import { Effect, type Fiber, Tracer } from "effect"
 

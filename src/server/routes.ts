@@ -4,7 +4,7 @@
  *   GET  /healthz  alive
  *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
  *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
- * Bad input gets the status SPEC.md lists and a JSON body naming the problem:
+ * Bad input gets the status docs/behaviour.md ("The response") lists and a JSON body naming the problem:
  * 400 (not JSON, not an AdmissionReview, no uid), 404, 405, 413, 415.
  */
 import { ByteSize, Effect, Layer } from "effect"

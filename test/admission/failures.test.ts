@@ -148,6 +148,22 @@ describe("the injector's configuration missing or invalid", () => {
       )
     }))
 
+  it.effect("denies the pod naming the field when the only template asks for privilege", () =>
+    Effect.gen(function*() {
+      const template = exampleTemplate()
+      const privileged = { ...template.containers[0], securityContext: { capabilities: { add: ["SYS_ADMIN"] } } }
+      const { response } = yield* answerWith([
+        filersList([{ vserver: "fld5filersvm", url: "https://f" }]),
+        sidecarTemplate({ ...template, containers: [privileged] }),
+        ...userObjects
+      ])
+      assert.isFalse(response.allowed)
+      assert.include(
+        response.status?.message,
+        `ConfigMap das/filer-sidecar-injector-json: data["sidecarconfig.json"].containers[0].securityContext.capabilities.add must be empty`
+      )
+    }))
+
   it.effect("denies the pod naming the template's key when it is missing from the ConfigMap", () =>
     Effect.gen(function*() {
       const { response } = yield* answerWith([

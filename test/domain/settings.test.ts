@@ -9,7 +9,7 @@ const settingName = (env: string) => {
 }
 
 describe("settings", () => {
-  it.effect("default to SPEC.md's values when nothing is set", () =>
+  it.effect("default to the values of docs/behaviour.md and the README when nothing is set", () =>
     Effect.gen(function*() {
       const settings = yield* parseSettings({})
       assert.deepStrictEqual(settings, defaultSettings)

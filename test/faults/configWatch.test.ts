@@ -166,6 +166,19 @@ layer(faultLayer(), { excludeTestServices: true })("the configuration watch unde
           yield* Effect.sleep("50 millis")
           assertInjected(yield* admitTimed())
         }
+        // A template asking for privilege is refused like a broken one: logged, and no sidecar gets it.
+        const privileged = JSON.parse(good["sidecarconfig.json"]!) as { containers: Array<Record<string, unknown>> }
+        privileged.containers[0]!.securityContext = { privileged: true }
+        putConfigMap(api, "filer-sidecar-injector-json", { "sidecarconfig.json": JSON.stringify(privileged) })
+        yield* eventually(
+          "the privileged template is refused",
+          Effect.sync(() => logLines.join("\n")),
+          (logs) => logs.includes("securityContext.privileged must not be true; keeping the last good version")
+        )
+        const kept = yield* admitTimed()
+        assertInjected(kept)
+        const sidecars = kept.pod.spec.initContainers as Array<{ securityContext?: { privileged?: boolean } }>
+        assert.isTrue(sidecars.every((sidecar) => sidecar.securityContext?.privileged !== true))
         // A valid template with a new image is picked up.
         const changed = JSON.parse(good["sidecarconfig.json"]!) as { containers: Array<{ image: string }> }
         changed.containers[0]!.image = "registry.example/goofys-sidecar:2"

@@ -4,7 +4,7 @@
  * slower than KUBE_CALL_TIMEOUT, reset connections, many of them at once.
  * Every admission still gets a correct answer within the budget (plus a
  * margin): the injection when a retry gets through, else a denial naming
- * what failed (SPEC.md, "The response"). Nothing crashes, and once the fault
+ * what failed (docs/behaviour.md, "Infrastructure failures"). Nothing crashes, and once the fault
  * clears the next admission injects.
  */
 import { assert, describe, layer } from "@effect/vitest"

@@ -127,7 +127,7 @@ export const assertInjected = (timed: Timed) => {
   ])
 }
 
-/** A denial as SPEC.md wants it: allowed false, 503, the message naming what failed. */
+/** A denial (docs/behaviour.md, "Infrastructure failures"): allowed false, 503, the message naming what failed. */
 export const assertDenied = (timed: Timed, ...mentions: ReadonlyArray<string>) => {
   assert.isFalse(timed.response.allowed)
   assert.isUndefined(timed.response.patch)

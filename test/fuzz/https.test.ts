@@ -4,7 +4,7 @@
  * cluster states of pipeline.test.ts, bodies that are not reviews, and what
  * only a server meets: oversized and deeply nested bodies, invalid UTF-8,
  * wrong content types, methods and paths. Each request gets the answer
- * SPEC.md gives it (200 AdmissionReview for the uid; 400/413/415 with a JSON
+ * docs/behaviour.md ("The response") gives it (200 AdmissionReview for the uid; 400/413/415 with a JSON
  * error; 404/405), never a 500 or a dropped connection; the server is still
  * healthy at the end and its log holds no credential.
  */
@@ -125,7 +125,7 @@ describe("hostile requests through the HTTPS server", () => {
     }
   })
 
-  it(`${generatedReviews} generated and mangled reviews: each answered as SPEC.md says`, async () => {
+  it(`${generatedReviews} generated and mangled reviews: each answered as docs/behaviour.md says`, async () => {
     const statuses: Record<number, number> = {}
     for (const [index, c] of cases.entries()) {
       const text = JSON.stringify(placed(c.review, index))

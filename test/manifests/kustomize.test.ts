@@ -189,6 +189,20 @@ interface Issuer extends K8sObject {
   readonly spec: { readonly selfSigned?: object; readonly ca?: { readonly secretName: string } }
 }
 
+/**
+ * The base's sidecar template has its securityContext (README, "The sidecar
+ * template") before the example cluster, whose golden files change with it
+ * on another branch. Emptied when the example gets it too.
+ */
+const securityContextOnlyInBase: ReadonlyArray<string> = ["filer-sidecar-injector-json"]
+
+/** The template's data with its containers' securityContext left out. */
+const withoutSecurityContext = (data?: Record<string, string>) => {
+  const template = JSON.parse(data?.["sidecarconfig.json"] ?? "{}") as { containers?: Array<Record<string, unknown>> }
+  const containers = (template.containers ?? []).map(({ securityContext: _, ...container }) => container)
+  return { ...template, containers }
+}
+
 interface ConfigMap extends K8sObject {
   readonly data?: Readonly<Record<string, string>>
 }
@@ -386,7 +400,11 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
     expect(examples.map((example) => example.metadata.name).sort()).toEqual(["filer-sidecar-injector-json", "filers-list"])
     for (const example of examples) {
       const shipped = named<ConfigMap>(base, "ConfigMap", example.metadata.name, example.metadata.namespace)
-      expect(shipped?.data, example.metadata.name).toEqual(example.data)
+      const pending = securityContextOnlyInBase.includes(example.metadata.name)
+      const compared = pending ? withoutSecurityContext : (data?: Record<string, string>) => data
+      expect(compared(shipped?.data), example.metadata.name).toEqual(compared(example.data))
+      // Once the example has it too, the entry must go.
+      if (pending) expect(shipped?.data, "remove it from securityContextOnlyInBase").not.toEqual(example.data)
     }
   })
 

@@ -1,0 +1,49 @@
+/**
+ * What one admission ended in, as a value: the pipeline returns it beside
+ * its answer, and the outer ring (the log line, metrics, span attributes)
+ * reads it. A leaf module, so both sides import it and neither imports the
+ * other: it depends only on domain types.
+ *
+ * Its fields are names, counts and reasons, never the pod or a Secret.
+ */
+import type { AdmissionReviewResponse } from "../domain/admission.ts"
+import type { PodSkipCode } from "../domain/decide.ts"
+import type { FilerSkipCode } from "../domain/plan.ts"
+
+/** What happened, for the log line, span attributes and metrics. */
+export interface Outcome {
+  readonly decision: "injected" | "skipped" | "denied" | "admitted-without-filers" | "invalid-pod"
+  /** Why it was skipped or denied; empty when injected. */
+  readonly reason: string
+  /** When skipped: the reason as a code. */
+  readonly skipCode?: PodSkipCode
+  readonly namespace: string
+  readonly pod: string
+  readonly svms: number
+  readonly sharesMounted: number
+  /** Reasons of each skipped SVM or share. */
+  readonly skipped: ReadonlyArray<string>
+  /** The same, as codes. */
+  readonly skippedCodes: ReadonlyArray<FilerSkipCode>
+  readonly warnings: number
+  /** The error tag of an infrastructure failure. */
+  readonly failure?: string
+}
+
+/** The answer to one AdmissionReview, and what it was. */
+export interface Admission {
+  readonly review: AdmissionReviewResponse
+  readonly outcome: Outcome
+}
+
+/** The outcome as span attributes (`admission.*`). */
+export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => ({
+  "admission.decision": outcome.decision,
+  "admission.reason": outcome.reason,
+  "admission.svms": outcome.svms,
+  "admission.shares_mounted": outcome.sharesMounted,
+  "admission.shares_skipped": outcome.skipped.length,
+  "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
+  "admission.warnings": outcome.warnings,
+  ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
+})
