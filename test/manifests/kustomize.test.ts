@@ -212,6 +212,11 @@ const overlays = readdirSync(join(manifests, "overlays"), { withFileTypes: true 
   .map((entry) => entry.name)
   .sort()
 
+/** Every overlay the per-overlay checks run on. */
+const checkedOverlays: ReadonlyArray<readonly [string, string]> = overlays.map((name) =>
+  [name, join(manifests, "overlays", name)] as const
+)
+
 /** The objects of a multi-document manifest text, read as the in-memory cluster reads its folder. */
 const readManifests = (text: string, source: string) =>
   Effect.runSync(parseManifests(text, source)) as ReadonlyArray<unknown> as ReadonlyArray<K8sObject>
@@ -297,31 +302,61 @@ const ruleAllows = (rule: PolicyRule, request: Request) =>
   (rule.resourceNames === undefined || rule.resourceNames.length === 0 ||
     (request.name !== undefined && rule.resourceNames.includes(request.name)))
 
-const allowed = (
-  objects: ReadonlyArray<K8sObject>,
-  account: { readonly name: string; readonly namespace: string },
-  request: Request
-) => {
-  const bindings = [...ofKind<BindingObject>(objects, "RoleBinding"), ...ofKind<BindingObject>(objects, "ClusterRoleBinding")]
-  return bindings.some((binding) => {
-    const bound = (binding.subjects ?? []).some((subject) =>
-      subject.kind === "ServiceAccount" && subject.name === account.name && subject.namespace === account.namespace
+type Account = { readonly name: string; readonly namespace: string }
+
+/** Every rule of every Role and ClusterRole bound to `account`, with the binding and the role it comes from. */
+const rulesBoundTo = (objects: ReadonlyArray<K8sObject>, account: Account) =>
+  [...ofKind<BindingObject>(objects, "RoleBinding"), ...ofKind<BindingObject>(objects, "ClusterRoleBinding")]
+    .filter((binding) =>
+      (binding.subjects ?? []).some((subject) =>
+        subject.kind === "ServiceAccount" && subject.name === account.name && subject.namespace === account.namespace
+      )
     )
+    .flatMap((binding) => {
+      const role = binding.roleRef.kind === "ClusterRole"
+        ? named<RoleObject>(objects, "ClusterRole", binding.roleRef.name)
+        : named<RoleObject>(objects, "Role", binding.roleRef.name, binding.metadata.namespace)
+      return role === undefined ? [] : (role.rules ?? []).map((rule) => ({ binding, role, rule }))
+    })
+
+const allowed = (objects: ReadonlyArray<K8sObject>, account: Account, request: Request) =>
+  rulesBoundTo(objects, account).some(({ binding, rule }) =>
     // A RoleBinding grants only in its own namespace, whatever it refers to.
-    const inScope = binding.kind === "ClusterRoleBinding" || binding.metadata.namespace === request.namespace
-    if (!bound || !inScope) return false
-    const role = binding.roleRef.kind === "ClusterRole"
-      ? named<RoleObject>(objects, "ClusterRole", binding.roleRef.name)
-      : named<RoleObject>(objects, "Role", binding.roleRef.name, binding.metadata.namespace)
-    return (role?.rules ?? []).some((rule) => ruleAllows(rule, request))
-  })
-}
+    (binding.kind === "ClusterRoleBinding" || binding.metadata.namespace === request.namespace) &&
+    ruleAllows(rule, request)
+  )
+
+/**
+ * The one right on Secrets shipped knowingly against the rules checked below:
+ * the self-signed mode's Role may create its CA Secret in the injector's
+ * namespace (RBAC cannot limit create by name).
+ *
+ * TO BE REMOVED when the manifests ship the CA Secret and the server only gets
+ * and updates it by name: then delete this entry and the `create` rule in
+ * manifests/overlays/self-signed/rbac.yaml, and make the self-signed overlay's
+ * "may read and create the shared CA Secret" test expect no create.
+ */
+const secretRightsUntilTheCaSecretIsShipped: ReadonlyArray<
+  { readonly kind: string; readonly namespace: string; readonly name: string; readonly verb: string }
+> = [
+  { kind: "Role", namespace: "das", name: "filer-sidecar-injector-tls", verb: "create" }
+]
+
+const isKnownSecretRight = (role: RoleObject, verb: string) =>
+  secretRightsUntilTheCaSecretIsShipped.some((exception) =>
+    exception.kind === role.kind && exception.name === role.metadata.name &&
+    exception.namespace === (role.metadata.namespace ?? "") && exception.verb === verb
+  )
+
+const onSecrets = (rule: PolicyRule) =>
+  (rule.apiGroups ?? []).some((group) => group === "" || group === "*") &&
+  (rule.resources ?? []).some((resource) => resource === "secrets" || resource === "*")
 
 // ---------------------------------------------------------------------------
 
-/** Accessors over one overlay's rendered objects, built on first use. */
-const overlayView = (name: string) => {
-  const objects = () => build(join(manifests, "overlays", name))
+/** Accessors over one overlay's rendered objects (the overlay at `directory`), built on first use. */
+const overlayView = (directory: string) => {
+  const objects = () => build(directory)
   const deployment = () => theOne<Deployment>(objects(), "Deployment")
   const podSpec = () => deployment().spec.template.spec
   const podLabels = () => deployment().spec.template.metadata.labels
@@ -390,7 +425,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
     }
   })
 
-  describe.each(overlays)("overlay %s", (overlay) => {
+  describe.each(checkedOverlays)("overlay %s", (_, directory) => {
     const {
       account,
       args,
@@ -404,7 +439,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       podSpec,
       webhook,
       webhookConfiguration
-    } = overlayView(overlay)
+    } = overlayView(directory)
 
     it("puts every namespaced object in the injector's namespace, which the output creates", () => {
       expect(ownNamespace()).toBe("das")
@@ -446,6 +481,29 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
           }
         }
         expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
+      })
+
+      it("lets its ServiceAccount get Secrets by name only, never create, list or watch them, and use no wildcard", () => {
+        const rules = rulesBoundTo(objects(), account())
+        expect(rules.length).toBeGreaterThan(0)
+        for (const { role, rule } of rules) {
+          const where = `${role.kind}/${role.metadata.name}`
+          for (const field of [rule.apiGroups, rule.resources, rule.verbs]) expect(field ?? [], where).not.toContain("*")
+          if (!onSecrets(rule)) continue
+          for (const verb of ["create", "list", "watch"]) {
+            if (rule.verbs.includes(verb) && !isKnownSecretRight(role, verb)) {
+              expect.fail(`${where} lets the injector ${verb} Secrets`)
+            }
+          }
+          if (rule.verbs.includes("get")) {
+            expect(rule.resourceNames ?? [], `${where} gets Secrets without resourceNames`).not.toEqual([])
+          }
+        }
+        // So a Secret the webhook has no business with stays out of reach, in a user namespace and in its own.
+        for (const namespace of ["jane-doe", ownNamespace()]) {
+          expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace, name: "database-password" }), namespace)
+            .toBe(false)
+        }
       })
 
       it("binds only the roles it ships, to the injector's service account", () => {
@@ -683,7 +741,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay cert-manager", () => {
-    const { args, deployment, injector, objects, webhookConfiguration } = overlayView("cert-manager")
+    const { args, deployment, injector, objects, webhookConfiguration } = overlayView(join(manifests, "overlays", "cert-manager"))
     const servingCertificate = () => {
       const reference = webhookConfiguration().metadata.annotations?.["cert-manager.io/inject-ca-from"] ?? ""
       const [namespace, name] = reference.split("/")
@@ -740,7 +798,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay self-signed", () => {
-    const { account, args, can, objects, webhookConfiguration } = overlayView("self-signed")
+    const { account, args, can, objects, webhookConfiguration } = overlayView(join(manifests, "overlays", "self-signed"))
     const webhookResource = { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations" }
 
     it("registers the webhook configuration that the overlay ships", () => {
@@ -762,11 +820,21 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       for (const rule of rules) expect(rule.resourceNames).toEqual([webhookConfigurationName])
     })
 
+    it("still has each right listed in secretRightsUntilTheCaSecretIsShipped (delete an entry once its rule is gone)", () => {
+      const rules = rulesBoundTo(objects(), account())
+      for (const exception of secretRightsUntilTheCaSecretIsShipped) {
+        const found = rules.some(({ role, rule }) => onSecrets(rule) && rule.verbs.includes(exception.verb) && isKnownSecretRight(role, exception.verb))
+        expect(found, JSON.stringify(exception)).toBe(true)
+      }
+    })
+
     it("may read and create the shared CA Secret in its own namespace only", () => {
       const own = account().namespace
       // The server moves on to filer-sidecar-injector-tls-2, -3... when a CA nears its end.
-      for (const name of ["filer-sidecar-injector-tls", "filer-sidecar-injector-tls-2"]) {
+      // It gives up after -20 (one a year), so those are all the names it may read.
+      for (const name of ["filer-sidecar-injector-tls", "filer-sidecar-injector-tls-2", "filer-sidecar-injector-tls-20"]) {
         expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: own, name }), name).toBe(true)
+        expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: "jane-doe", name }), name).toBe(false)
       }
       expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: own })).toBe(true)
       expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
