@@ -7,45 +7,32 @@
  * RBAC is checked by evaluating it: the requests the server makes must be
  * allowed, and the ones it must never be able to make must be denied.
  */
-import { spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
-import { fileURLToPath } from "node:url"
-import { Duration, Effect } from "effect"
+import { Duration } from "effect"
 import { describe, expect, it } from "vitest"
-import { parseManifests } from "../../src/cluster/manifestFiles.ts"
 import { defaultSettings, settingDocs } from "../../src/settings.ts"
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const manifests = join(root, "manifests")
+import {
+  build,
+  type K8sObject,
+  kubectlAvailable,
+  type Labels,
+  type LabelSelector,
+  manifests,
+  named,
+  namespaceLabels,
+  ofKind,
+  readManifests,
+  root,
+  selects,
+  theOne
+} from "./rendered.ts"
 
 const webhookConfigurationName = "filer-sidecar-injector-webhook"
 const webhookName = "filer-sidecar-injector.das-zone.statcan"
 
 // ---------------------------------------------------------------------------
 // The shapes read here (only the fields the checks use).
-
-type Labels = Readonly<Record<string, string>>
-
-interface K8sObject {
-  readonly apiVersion: string
-  readonly kind: string
-  readonly metadata: {
-    readonly name: string
-    readonly namespace?: string
-    readonly labels?: Labels
-    readonly annotations?: Labels
-  }
-}
-
-interface LabelSelector {
-  readonly matchLabels?: Labels
-  readonly matchExpressions?: ReadonlyArray<{
-    readonly key: string
-    readonly operator: "In" | "NotIn" | "Exists" | "DoesNotExist"
-    readonly values?: ReadonlyArray<string>
-  }>
-}
 
 interface PolicyRule {
   readonly apiGroups?: ReadonlyArray<string>
@@ -105,6 +92,7 @@ interface Container {
 
 interface PodSpec {
   readonly serviceAccountName?: string
+  readonly priorityClassName?: string
   readonly automountServiceAccountToken?: boolean
   readonly terminationGracePeriodSeconds?: number
   readonly securityContext?: SecurityContext
@@ -112,6 +100,7 @@ interface PodSpec {
   readonly topologySpreadConstraints?: ReadonlyArray<{
     readonly topologyKey: string
     readonly maxSkew: number
+    readonly whenUnsatisfiable?: string
     readonly labelSelector?: LabelSelector
   }>
   readonly affinity?: {
@@ -193,13 +182,14 @@ interface ConfigMap extends K8sObject {
   readonly data?: Readonly<Record<string, string>>
 }
 
+interface PriorityClass extends K8sObject {
+  readonly value: number
+  readonly globalDefault?: boolean
+  readonly preemptionPolicy?: string
+}
+
 // ---------------------------------------------------------------------------
 // Building and reading the output.
-
-const kubectlAvailable = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" }).status === 0
-if (!kubectlAvailable) {
-  console.warn("SKIPPED test/manifests/kustomize.test.ts: kubectl is not on PATH, so the kustomizations cannot be built")
-}
 
 /** Every directory under manifests/ that holds a kustomization. */
 const kustomizations = readdirSync(manifests, { recursive: true, encoding: "utf8" })
@@ -212,68 +202,17 @@ const overlays = readdirSync(join(manifests, "overlays"), { withFileTypes: true 
   .map((entry) => entry.name)
   .sort()
 
-/** Every overlay the per-overlay checks run on. */
-const checkedOverlays: ReadonlyArray<readonly [string, string]> = overlays.map((name) =>
-  [name, join(manifests, "overlays", name)] as const
-)
+/**
+ * An operator's overlay with the network-policy component included and its
+ * address range set, as the README shows it: checked like the shipped overlays.
+ */
+const networkPolicyOverlay = join(root, "test", "manifests", "fixtures", "network-policy")
 
-/** The objects of a multi-document manifest text, read as the in-memory cluster reads its folder. */
-const readManifests = (text: string, source: string) =>
-  Effect.runSync(parseManifests(text, source)) as ReadonlyArray<unknown> as ReadonlyArray<K8sObject>
-
-const built = new Map<string, ReadonlyArray<K8sObject>>()
-
-const build = (directory: string): ReadonlyArray<K8sObject> => {
-  const cached = built.get(directory)
-  if (cached !== undefined) return cached
-  const result = spawnSync("kubectl", ["kustomize", directory], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 })
-  if (result.status !== 0) {
-    throw new Error(`kubectl kustomize ${relative(root, directory)} failed: ${result.stderr || result.error?.message}`)
-  }
-  const objects = readManifests(result.stdout, `kubectl kustomize ${relative(root, directory)}`)
-  built.set(directory, objects)
-  return objects
-}
-
-const ofKind = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string): ReadonlyArray<A> =>
-  objects.filter((object): object is A => object.kind === kind)
-
-const theOne = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string): A => {
-  const found = ofKind<A>(objects, kind)
-  expect(found.map((object) => object.metadata.name), `exactly one ${kind}`).toHaveLength(1)
-  return found[0]!
-}
-
-const named = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string, name: string, namespace?: string) =>
-  ofKind<A>(objects, kind).find((object) =>
-    object.metadata.name === name && (namespace === undefined || object.metadata.namespace === namespace)
-  )
-
-/** Kubernetes label selector semantics. */
-const selects = (selector: LabelSelector | undefined, labels: Labels): boolean => {
-  if (selector === undefined) return true
-  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value)
-  const byExpressions = (selector.matchExpressions ?? []).every((expression) => {
-    const value = labels[expression.key]
-    switch (expression.operator) {
-      case "In":
-        return value !== undefined && (expression.values ?? []).includes(value)
-      case "NotIn":
-        return value === undefined || !(expression.values ?? []).includes(value)
-      case "Exists":
-        return value !== undefined
-      case "DoesNotExist":
-        return value === undefined
-    }
-  })
-  return byLabels && byExpressions
-}
-
-/** A namespace's labels as the API server sees them (it always adds kubernetes.io/metadata.name). */
-const namespaceLabels = (name: string, labels: Labels = {}): Labels => ({
-  ...labels,
-  "kubernetes.io/metadata.name": name
-})
+/** Every overlay the per-overlay checks run on: the shipped ones, then that one. */
+const checkedOverlays: ReadonlyArray<readonly [string, string]> = [
+  ...overlays.map((name) => [name, join(manifests, "overlays", name)] as const),
+  [relative(root, networkPolicyOverlay), networkPolicyOverlay]
+]
 
 /** The value of a command-line flag, given as `--flag value` or `--flag=value`. */
 const flagValues = (args: ReadonlyArray<string>, flag: string): ReadonlyArray<string> =>
@@ -444,7 +383,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
     it("puts every namespaced object in the injector's namespace, which the output creates", () => {
       expect(ownNamespace()).toBe("das")
       for (const object of objects()) {
-        const clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"]
+        const clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "PriorityClass"]
         if (!clusterScoped.includes(object.kind)) {
           expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(ownNamespace())
         }
@@ -643,6 +582,27 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
           ...(antiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((term) => term.podAffinityTerm)
         ].filter((term) => term.topologyKey === "kubernetes.io/hostname" && selects(term.labelSelector, podLabels()))
         expect(spread.length + apart.length).toBeGreaterThan(0)
+      })
+
+      it("spreads over zones too, without refusing to schedule where there is one zone", () => {
+        const zones = (podSpec().topologySpreadConstraints ?? []).filter((constraint) =>
+          constraint.topologyKey === "topology.kubernetes.io/zone" && selects(constraint.labelSelector, podLabels())
+        )
+        expect(zones).toHaveLength(1)
+        expect(zones[0]!.whenUnsatisfiable).toBe("ScheduleAnyway")
+        expect(zones[0]!.maxSkew).toBe(1)
+      })
+
+      it("runs at a PriorityClass of its own, high but below the system classes, and no one else's default", () => {
+        const name = podSpec().priorityClassName
+        expect(name).toBe("filer-sidecar-injector-critical")
+        const priority = named<PriorityClass>(objects(), "PriorityClass", name!)
+        expect(priority, `PriorityClass ${name} in the output`).toBeDefined()
+        // The highest a PriorityClass other than the built-in system-* ones may have.
+        expect(priority!.value).toBeLessThanOrEqual(1_000_000_000)
+        expect(priority!.value).toBeGreaterThanOrEqual(100_000_000)
+        expect(priority!.globalDefault ?? false).toBe(false)
+        expect(priority!.preemptionPolicy).toBe("PreemptLowerPriority")
       })
 
       it("runs the pinned injector image", () => {
