@@ -152,3 +152,12 @@ describe.skipIf(!kubectlAvailable)("the network-policy component", () => {
     })
   })
 })
+
+describe("README.md", () => {
+  it("shows the example overlay's patch that sets the control plane's range, as tested here", () => {
+    const kustomization = readFileSync(join(fixture, "kustomization.yaml"), "utf8")
+    const patches = kustomization.slice(kustomization.indexOf("patches:")).trimEnd()
+    expect(patches).toContain("op: replace")
+    expect(readFileSync(join(root, "README.md"), "utf8")).toContain(patches)
+  })
+})
