@@ -1,19 +1,21 @@
 /**
  * The command line: `serve` (the webhook), `review` and `inject` (offline,
- * against a cluster folder). Every failure ends as one line on stderr and an
- * exit code (see commands/exit.ts).
+ * against a cluster folder), `rbac` (the ClusterRole for the filers list).
+ * Every failure ends as one line on stderr and an exit code (see
+ * commands/exit.ts).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { injectCommand } from "./commands/inject.ts"
+import { rbacCommand } from "./commands/rbac.ts"
 import { reviewCommand } from "./commands/review.ts"
 import { serveCommand } from "./commands/serve.ts"
 
 const root = Command.make("filer-sidecar-injector").pipe(
   Command.withDescription("Mounts NetApp filer shares into Kubeflow notebook pods (a mutating admission webhook)"),
-  Command.withSubcommands([serveCommand, reviewCommand, injectCommand])
+  Command.withSubcommands([serveCommand, reviewCommand, injectCommand, rbacCommand])
 )
 
 export const main = root.pipe(

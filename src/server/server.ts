@@ -11,6 +11,7 @@ import { Duration, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Https from "node:https"
 import type * as Http from "node:http"
+import type * as Tls from "node:tls"
 import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
@@ -27,6 +28,21 @@ export class ListenError extends Schema.TaggedError<ListenError>()("ListenError"
 }
 
 /**
+ * TLS options given again with every reloaded certificate: Node's
+ * `setSecureContext` builds the new context from the options it is passed
+ * only, so a minimum version given to `createServer` alone is gone after the
+ * first rotation.
+ */
+const secureContextOptions = { minVersion: "TLSv1.2" } as const satisfies Tls.SecureContextOptions
+
+/**
+ * A connection whose TLS handshake has not finished by then is dropped (Node's
+ * default is 120 s): the API server gives up on a webhook call after 10 s at
+ * most, so a stalled handshake only holds a socket.
+ */
+export const tlsHandshakeTimeout = Duration.seconds(5)
+
+/**
  * Serves the webhook until interrupted, then shuts down gracefully. Needs
  * the pipeline's services, ServingCertificate, Settings and Readiness.
  */
@@ -38,7 +54,8 @@ export const webhookServerLayer = Layer.unwrap(
 
     const server = Https.createServer({
       ...certificate.currentUnsafe(),
-      minVersion: "TLSv1.2",
+      ...secureContextOptions,
+      handshakeTimeout: Duration.toMillis(tlsHandshakeTimeout),
       // The kube-apiserver keeps idle connections for 90 s and does not resend a
       // POST that meets a connection the server just closed: so the server must
       // not be the one to close first.
@@ -47,7 +64,9 @@ export const webhookServerLayer = Layer.unwrap(
       requestTimeout: Duration.toMillis(settings.requestBudget) + 10_000
     })
     // cert-manager rotates the files in place: the next handshake gets the new pair, open connections stay.
-    yield* certificate.onChange((material) => server.setSecureContext({ cert: material.certPem, key: material.keyPem }))
+    yield* certificate.onChange((material) =>
+      server.setSecureContext({ ...secureContextOptions, cert: material.certPem, key: material.keyPem })
+    )
     // Registered before the app's handler, so it runs first and the header lands in every response.
     let closing = false
     server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {

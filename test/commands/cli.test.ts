@@ -1,16 +1,14 @@
 /**
- * The command line as a user runs it: `node src/bin.ts review|inject`, with
- * node_modules/.bin first on PATH (Node 24 runs the TypeScript directly).
- * The processes are all started up front, two at a time (each costs about
- * two seconds of CPU), and the tests then check what each one did.
+ * The command line as a user runs it: `node src/bin.ts review|inject`
+ * (test/support/cli.ts). The processes are all started up front, two at a
+ * time, and the tests then check what each one did.
  */
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
+import { cli, expectOneErrorLine, type Run } from "../support/cli.ts"
 import {
   answer,
   directoryPipeline,
@@ -20,58 +18,7 @@ import {
   repoRoot
 } from "../support/pipelineHarness.ts"
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-let running = 0
-const waiting: Array<() => void> = []
-const limited = async <A>(task: () => Promise<A>): Promise<A> => {
-  if (running >= 2) await new Promise<void>((resolve) => waiting.push(resolve))
-  running++
-  try {
-    return await task()
-  } finally {
-    running--
-    waiting.shift()?.()
-  }
-}
-
-const cli = (args: ReadonlyArray<string>, stdin?: string): Promise<Run> => limited(() => spawnCli(args, stdin))
-
-const spawnCli = (args: ReadonlyArray<string>, stdin?: string): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const child = spawn("node", [join(repoRoot, "src", "bin.ts"), ...args], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        PATH: `${join(repoRoot, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
-        // Node keeps the compiled sources between runs: the later processes start faster.
-        NODE_COMPILE_CACHE: join(tmpdir(), "filer-sidecar-injector-cli-test-cache")
-      },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(stdin ?? "")
-  })
-
 const review = (file: string, stdin?: string) => cli(["review", "--cluster", exampleClusterDir, file], stdin)
-
-/** Exactly one line on stderr, and no output. */
-const expectOneErrorLine = (run: Run, code: number, pattern: RegExp) => {
-  expect(run.code).toBe(code)
-  expect(run.stdout).toBe("")
-  const lines = run.stderr.split("\n").filter((line) => line !== "")
-  expect(lines.length, run.stderr).toBe(1)
-  expect(lines[0]).toMatch(pattern)
-}
 
 const notebookPodFile = join(repoRoot, "manifests", "examples", "notebook-pod.yaml")
 const exampleReviewText = readFileSync(exampleReviewFile, "utf8")

@@ -7,45 +7,32 @@
  * RBAC is checked by evaluating it: the requests the server makes must be
  * allowed, and the ones it must never be able to make must be denied.
  */
-import { spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
-import { fileURLToPath } from "node:url"
-import { Duration, Effect } from "effect"
+import { Duration } from "effect"
 import { describe, expect, it } from "vitest"
-import { parseManifests } from "../../src/cluster/manifestFiles.ts"
 import { defaultSettings, settingDocs } from "../../src/settings.ts"
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const manifests = join(root, "manifests")
+import {
+  build,
+  type K8sObject,
+  kubectlAvailable,
+  type Labels,
+  type LabelSelector,
+  manifests,
+  named,
+  namespaceLabels,
+  ofKind,
+  readManifests,
+  root,
+  selects,
+  theOne
+} from "./rendered.ts"
 
 const webhookConfigurationName = "filer-sidecar-injector-webhook"
 const webhookName = "filer-sidecar-injector.das-zone.statcan"
 
 // ---------------------------------------------------------------------------
 // The shapes read here (only the fields the checks use).
-
-type Labels = Readonly<Record<string, string>>
-
-interface K8sObject {
-  readonly apiVersion: string
-  readonly kind: string
-  readonly metadata: {
-    readonly name: string
-    readonly namespace?: string
-    readonly labels?: Labels
-    readonly annotations?: Labels
-  }
-}
-
-interface LabelSelector {
-  readonly matchLabels?: Labels
-  readonly matchExpressions?: ReadonlyArray<{
-    readonly key: string
-    readonly operator: "In" | "NotIn" | "Exists" | "DoesNotExist"
-    readonly values?: ReadonlyArray<string>
-  }>
-}
 
 interface PolicyRule {
   readonly apiGroups?: ReadonlyArray<string>
@@ -105,6 +92,7 @@ interface Container {
 
 interface PodSpec {
   readonly serviceAccountName?: string
+  readonly priorityClassName?: string
   readonly automountServiceAccountToken?: boolean
   readonly terminationGracePeriodSeconds?: number
   readonly securityContext?: SecurityContext
@@ -112,6 +100,7 @@ interface PodSpec {
   readonly topologySpreadConstraints?: ReadonlyArray<{
     readonly topologyKey: string
     readonly maxSkew: number
+    readonly whenUnsatisfiable?: string
     readonly labelSelector?: LabelSelector
   }>
   readonly affinity?: {
@@ -207,13 +196,14 @@ interface ConfigMap extends K8sObject {
   readonly data?: Readonly<Record<string, string>>
 }
 
+interface PriorityClass extends K8sObject {
+  readonly value: number
+  readonly globalDefault?: boolean
+  readonly preemptionPolicy?: string
+}
+
 // ---------------------------------------------------------------------------
 // Building and reading the output.
-
-const kubectlAvailable = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" }).status === 0
-if (!kubectlAvailable) {
-  console.warn("SKIPPED test/manifests/kustomize.test.ts: kubectl is not on PATH, so the kustomizations cannot be built")
-}
 
 /** Every directory under manifests/ that holds a kustomization. */
 const kustomizations = readdirSync(manifests, { recursive: true, encoding: "utf8" })
@@ -226,63 +216,17 @@ const overlays = readdirSync(join(manifests, "overlays"), { withFileTypes: true 
   .map((entry) => entry.name)
   .sort()
 
-/** The objects of a multi-document manifest text, read as the in-memory cluster reads its folder. */
-const readManifests = (text: string, source: string) =>
-  Effect.runSync(parseManifests(text, source)) as ReadonlyArray<unknown> as ReadonlyArray<K8sObject>
+/**
+ * An operator's overlay with the network-policy component included and its
+ * address range set, as the README shows it: checked like the shipped overlays.
+ */
+const networkPolicyOverlay = join(root, "test", "manifests", "fixtures", "network-policy")
 
-const built = new Map<string, ReadonlyArray<K8sObject>>()
-
-const build = (directory: string): ReadonlyArray<K8sObject> => {
-  const cached = built.get(directory)
-  if (cached !== undefined) return cached
-  const result = spawnSync("kubectl", ["kustomize", directory], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 })
-  if (result.status !== 0) {
-    throw new Error(`kubectl kustomize ${relative(root, directory)} failed: ${result.stderr || result.error?.message}`)
-  }
-  const objects = readManifests(result.stdout, `kubectl kustomize ${relative(root, directory)}`)
-  built.set(directory, objects)
-  return objects
-}
-
-const ofKind = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string): ReadonlyArray<A> =>
-  objects.filter((object): object is A => object.kind === kind)
-
-const theOne = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string): A => {
-  const found = ofKind<A>(objects, kind)
-  expect(found.map((object) => object.metadata.name), `exactly one ${kind}`).toHaveLength(1)
-  return found[0]!
-}
-
-const named = <A extends K8sObject>(objects: ReadonlyArray<K8sObject>, kind: string, name: string, namespace?: string) =>
-  ofKind<A>(objects, kind).find((object) =>
-    object.metadata.name === name && (namespace === undefined || object.metadata.namespace === namespace)
-  )
-
-/** Kubernetes label selector semantics. */
-const selects = (selector: LabelSelector | undefined, labels: Labels): boolean => {
-  if (selector === undefined) return true
-  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value)
-  const byExpressions = (selector.matchExpressions ?? []).every((expression) => {
-    const value = labels[expression.key]
-    switch (expression.operator) {
-      case "In":
-        return value !== undefined && (expression.values ?? []).includes(value)
-      case "NotIn":
-        return value === undefined || !(expression.values ?? []).includes(value)
-      case "Exists":
-        return value !== undefined
-      case "DoesNotExist":
-        return value === undefined
-    }
-  })
-  return byLabels && byExpressions
-}
-
-/** A namespace's labels as the API server sees them (it always adds kubernetes.io/metadata.name). */
-const namespaceLabels = (name: string, labels: Labels = {}): Labels => ({
-  ...labels,
-  "kubernetes.io/metadata.name": name
-})
+/** Every overlay the per-overlay checks run on: the shipped ones, then that one. */
+const checkedOverlays: ReadonlyArray<readonly [string, string]> = [
+  ...overlays.map((name) => [name, join(manifests, "overlays", name)] as const),
+  [relative(root, networkPolicyOverlay), networkPolicyOverlay]
+]
 
 /** The value of a command-line flag, given as `--flag value` or `--flag=value`. */
 const flagValues = (args: ReadonlyArray<string>, flag: string): ReadonlyArray<string> =>
@@ -311,31 +255,61 @@ const ruleAllows = (rule: PolicyRule, request: Request) =>
   (rule.resourceNames === undefined || rule.resourceNames.length === 0 ||
     (request.name !== undefined && rule.resourceNames.includes(request.name)))
 
-const allowed = (
-  objects: ReadonlyArray<K8sObject>,
-  account: { readonly name: string; readonly namespace: string },
-  request: Request
-) => {
-  const bindings = [...ofKind<BindingObject>(objects, "RoleBinding"), ...ofKind<BindingObject>(objects, "ClusterRoleBinding")]
-  return bindings.some((binding) => {
-    const bound = (binding.subjects ?? []).some((subject) =>
-      subject.kind === "ServiceAccount" && subject.name === account.name && subject.namespace === account.namespace
+type Account = { readonly name: string; readonly namespace: string }
+
+/** Every rule of every Role and ClusterRole bound to `account`, with the binding and the role it comes from. */
+const rulesBoundTo = (objects: ReadonlyArray<K8sObject>, account: Account) =>
+  [...ofKind<BindingObject>(objects, "RoleBinding"), ...ofKind<BindingObject>(objects, "ClusterRoleBinding")]
+    .filter((binding) =>
+      (binding.subjects ?? []).some((subject) =>
+        subject.kind === "ServiceAccount" && subject.name === account.name && subject.namespace === account.namespace
+      )
     )
+    .flatMap((binding) => {
+      const role = binding.roleRef.kind === "ClusterRole"
+        ? named<RoleObject>(objects, "ClusterRole", binding.roleRef.name)
+        : named<RoleObject>(objects, "Role", binding.roleRef.name, binding.metadata.namespace)
+      return role === undefined ? [] : (role.rules ?? []).map((rule) => ({ binding, role, rule }))
+    })
+
+const allowed = (objects: ReadonlyArray<K8sObject>, account: Account, request: Request) =>
+  rulesBoundTo(objects, account).some(({ binding, rule }) =>
     // A RoleBinding grants only in its own namespace, whatever it refers to.
-    const inScope = binding.kind === "ClusterRoleBinding" || binding.metadata.namespace === request.namespace
-    if (!bound || !inScope) return false
-    const role = binding.roleRef.kind === "ClusterRole"
-      ? named<RoleObject>(objects, "ClusterRole", binding.roleRef.name)
-      : named<RoleObject>(objects, "Role", binding.roleRef.name, binding.metadata.namespace)
-    return (role?.rules ?? []).some((rule) => ruleAllows(rule, request))
-  })
-}
+    (binding.kind === "ClusterRoleBinding" || binding.metadata.namespace === request.namespace) &&
+    ruleAllows(rule, request)
+  )
+
+/**
+ * The one right on Secrets shipped knowingly against the rules checked below:
+ * the self-signed mode's Role may create its CA Secret in the injector's
+ * namespace (RBAC cannot limit create by name).
+ *
+ * TO BE REMOVED when the manifests ship the CA Secret and the server only gets
+ * and updates it by name: then delete this entry and the `create` rule in
+ * manifests/overlays/self-signed/rbac.yaml, and make the self-signed overlay's
+ * "may read and create the shared CA Secret" test expect no create.
+ */
+const secretRightsUntilTheCaSecretIsShipped: ReadonlyArray<
+  { readonly kind: string; readonly namespace: string; readonly name: string; readonly verb: string }
+> = [
+  { kind: "Role", namespace: "das", name: "filer-sidecar-injector-tls", verb: "create" }
+]
+
+const isKnownSecretRight = (role: RoleObject, verb: string) =>
+  secretRightsUntilTheCaSecretIsShipped.some((exception) =>
+    exception.kind === role.kind && exception.name === role.metadata.name &&
+    exception.namespace === (role.metadata.namespace ?? "") && exception.verb === verb
+  )
+
+const onSecrets = (rule: PolicyRule) =>
+  (rule.apiGroups ?? []).some((group) => group === "" || group === "*") &&
+  (rule.resources ?? []).some((resource) => resource === "secrets" || resource === "*")
 
 // ---------------------------------------------------------------------------
 
-/** Accessors over one overlay's rendered objects, built on first use. */
-const overlayView = (name: string) => {
-  const objects = () => build(join(manifests, "overlays", name))
+/** Accessors over one overlay's rendered objects (the overlay at `directory`), built on first use. */
+const overlayView = (directory: string) => {
+  const objects = () => build(directory)
   const deployment = () => theOne<Deployment>(objects(), "Deployment")
   const podSpec = () => deployment().spec.template.spec
   const podLabels = () => deployment().spec.template.metadata.labels
@@ -408,7 +382,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
     }
   })
 
-  describe.each(overlays)("overlay %s", (overlay) => {
+  describe.each(checkedOverlays)("overlay %s", (_, directory) => {
     const {
       account,
       args,
@@ -422,12 +396,12 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       podSpec,
       webhook,
       webhookConfiguration
-    } = overlayView(overlay)
+    } = overlayView(directory)
 
     it("puts every namespaced object in the injector's namespace, which the output creates", () => {
       expect(ownNamespace()).toBe("das")
       for (const object of objects()) {
-        const clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"]
+        const clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "PriorityClass"]
         if (!clusterScoped.includes(object.kind)) {
           expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(ownNamespace())
         }
@@ -464,6 +438,29 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
           }
         }
         expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
+      })
+
+      it("lets its ServiceAccount get Secrets by name only, never create, list or watch them, and use no wildcard", () => {
+        const rules = rulesBoundTo(objects(), account())
+        expect(rules.length).toBeGreaterThan(0)
+        for (const { role, rule } of rules) {
+          const where = `${role.kind}/${role.metadata.name}`
+          for (const field of [rule.apiGroups, rule.resources, rule.verbs]) expect(field ?? [], where).not.toContain("*")
+          if (!onSecrets(rule)) continue
+          for (const verb of ["create", "list", "watch"]) {
+            if (rule.verbs.includes(verb) && !isKnownSecretRight(role, verb)) {
+              expect.fail(`${where} lets the injector ${verb} Secrets`)
+            }
+          }
+          if (rule.verbs.includes("get")) {
+            expect(rule.resourceNames ?? [], `${where} gets Secrets without resourceNames`).not.toEqual([])
+          }
+        }
+        // So a Secret the webhook has no business with stays out of reach, in a user namespace and in its own.
+        for (const namespace of ["jane-doe", ownNamespace()]) {
+          expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace, name: "database-password" }), namespace)
+            .toBe(false)
+        }
       })
 
       it("binds only the roles it ships, to the injector's service account", () => {
@@ -605,6 +602,27 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         expect(spread.length + apart.length).toBeGreaterThan(0)
       })
 
+      it("spreads over zones too, without refusing to schedule where there is one zone", () => {
+        const zones = (podSpec().topologySpreadConstraints ?? []).filter((constraint) =>
+          constraint.topologyKey === "topology.kubernetes.io/zone" && selects(constraint.labelSelector, podLabels())
+        )
+        expect(zones).toHaveLength(1)
+        expect(zones[0]!.whenUnsatisfiable).toBe("ScheduleAnyway")
+        expect(zones[0]!.maxSkew).toBe(1)
+      })
+
+      it("runs at a PriorityClass of its own, high but below the system classes, and no one else's default", () => {
+        const name = podSpec().priorityClassName
+        expect(name).toBe("filer-sidecar-injector-critical")
+        const priority = named<PriorityClass>(objects(), "PriorityClass", name!)
+        expect(priority, `PriorityClass ${name} in the output`).toBeDefined()
+        // The highest a PriorityClass other than the built-in system-* ones may have.
+        expect(priority!.value).toBeLessThanOrEqual(1_000_000_000)
+        expect(priority!.value).toBeGreaterThanOrEqual(100_000_000)
+        expect(priority!.globalDefault ?? false).toBe(false)
+        expect(priority!.preemptionPolicy).toBe("PreemptLowerPriority")
+      })
+
       it("runs the pinned injector image", () => {
         expect(injector().image).toMatch(/^ghcr\.io\/statcan\/filer-sidecar-injector(:[\w][\w.-]*|@sha256:[0-9a-f]{64})$/)
         expect(injector().image).not.toMatch(/:latest$/)
@@ -701,7 +719,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay cert-manager", () => {
-    const { args, deployment, injector, objects, webhookConfiguration } = overlayView("cert-manager")
+    const { args, deployment, injector, objects, webhookConfiguration } = overlayView(join(manifests, "overlays", "cert-manager"))
     const servingCertificate = () => {
       const reference = webhookConfiguration().metadata.annotations?.["cert-manager.io/inject-ca-from"] ?? ""
       const [namespace, name] = reference.split("/")
@@ -758,7 +776,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
   })
 
   describe("overlay self-signed", () => {
-    const { account, args, can, objects, webhookConfiguration } = overlayView("self-signed")
+    const { account, args, can, objects, webhookConfiguration } = overlayView(join(manifests, "overlays", "self-signed"))
     const webhookResource = { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations" }
 
     it("registers the webhook configuration that the overlay ships", () => {
@@ -780,11 +798,21 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       for (const rule of rules) expect(rule.resourceNames).toEqual([webhookConfigurationName])
     })
 
+    it("still has each right listed in secretRightsUntilTheCaSecretIsShipped (delete an entry once its rule is gone)", () => {
+      const rules = rulesBoundTo(objects(), account())
+      for (const exception of secretRightsUntilTheCaSecretIsShipped) {
+        const found = rules.some(({ role, rule }) => onSecrets(rule) && rule.verbs.includes(exception.verb) && isKnownSecretRight(role, exception.verb))
+        expect(found, JSON.stringify(exception)).toBe(true)
+      }
+    })
+
     it("may read and create the shared CA Secret in its own namespace only", () => {
       const own = account().namespace
       // The server moves on to filer-sidecar-injector-tls-2, -3... when a CA nears its end.
-      for (const name of ["filer-sidecar-injector-tls", "filer-sidecar-injector-tls-2"]) {
+      // It gives up after -20 (one a year), so those are all the names it may read.
+      for (const name of ["filer-sidecar-injector-tls", "filer-sidecar-injector-tls-2", "filer-sidecar-injector-tls-20"]) {
         expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: own, name }), name).toBe(true)
+        expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: "jane-doe", name }), name).toBe(false)
       }
       expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: own })).toBe(true)
       expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
