@@ -66,7 +66,7 @@ const credentialEnv = (
   settings: RenderSettings
 ): JsonObject =>
   settings.credentialMode === "secretKeyRef"
-    ? { name, valueFrom: { secretKeyRef: { name: svm.secretName, key: secretKeys[key] } } }
+    ? { name, valueFrom: { secretKeyRef: { name: svm.secretName, key: secretKeys[key], optional: true } } }
     : plainEnv(name, Redacted.value(key === "access" ? svm.access : svm.secret))
 
 const sidecar = (svm: PlannedSvm, share: PlannedShare, template: SidecarTemplate, settings: RenderSettings): JsonObject => {

@@ -163,7 +163,7 @@ layer(Layer.mergeAll(memoryPipeline(clusterObjects([
       assert.deepStrictEqual(env[2], { name: "NB_PREFIX", value: "/notebook/jane-doe/analysis" })
       assert.deepStrictEqual(env[3], {
         name: "fld5filersvm_access",
-        valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key: "S3_ACCESS" } }
+        valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key: "S3_ACCESS", optional: true } }
       })
       assert.deepStrictEqual(env[4], raw.spec.containers[0].env[4])
       assert.deepStrictEqual(pod.spec.containers[0].volumeMounts[0], raw.spec.containers[0].volumeMounts[0])

@@ -77,9 +77,9 @@ describe("render", () => {
     })
   })
 
-  it("refers to the Secret for credentials by default", () => {
+  it("refers to the Secret for credentials by default, optional so a Secret deleted later does not block a restart", () => {
     const pod = renderOne()
-    const ref = (key: string) => ({ valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key } } })
+    const ref = (key: string) => ({ valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key, optional: true } } })
     expect(pod.spec.containers[0].env.slice(1)).toEqual([
       { name: "fld5filersvm_access", ...ref("S3_ACCESS") },
       { name: "fld5filersvm_secret", ...ref("S3_SECRET") },
@@ -87,6 +87,10 @@ describe("render", () => {
       { name: "fld5filersvm_home", value: "4624382957487889774" }
     ])
     expect(pod.spec.initContainers[0].env[1]).toEqual({ name: "AWS_ACCESS_KEY_ID", ...ref("S3_ACCESS") })
+    expect(pod.spec.initContainers[0].env.find((e: any) => e.name === "AWS_SECRET_ACCESS_KEY")).toEqual({
+      name: "AWS_SECRET_ACCESS_KEY",
+      ...ref("S3_SECRET")
+    })
   })
 
   it("writes the credentials as values, every $ doubled, in plain mode", () => {
