@@ -1,7 +1,9 @@
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import type { JsonObject } from "../../src/domain/json.ts"
+import { injectAnnotation, statusAnnotation } from "../../src/domain/pod.ts"
 import { render, type RenderSettings } from "../../src/domain/render.ts"
+import { statusAnnotationValue } from "../../src/domain/status.ts"
 import { parseSidecarTemplate, type SidecarTemplate } from "../../src/domain/template.ts"
 import { defaultSettings } from "../../src/settings.ts"
 import { exampleTemplate, notebookPod } from "../support/pipelineHarness.ts"
@@ -103,6 +105,28 @@ describe("render", () => {
     expect(values).toMatchObject({ s_access: "FAKE$$ACCESS", s_secret: "FAKE$$(SECRET)", s_url: "https://h.example.test/$$x" })
     const sidecarEnv = Object.fromEntries(pod.spec.initContainers[0].env.map((e: any) => [e.name, e.value]))
     expect(sidecarEnv).toMatchObject({ AWS_ACCESS_KEY_ID: "FAKE$$ACCESS", AWS_SECRET_ACCESS_KEY: "FAKE$$(SECRET)" })
+  })
+
+  it("sets the status annotation beside inject: injected, with no credential, in plain mode too", () => {
+    const access = "FAKE-ACCESS-KEY-status-test"
+    const secret = "FAKE-SECRET-KEY-status-test"
+    const plan = planFor({ a: ["home", "../x"], b: ["y"] }, {
+      secrets: new Map([["a", found(access, secret)], ["b", found(access, "")]])
+    })
+    const pod = renderOne({ credentialMode: "plain" }, plan)
+    // The check works: plain mode writes the credentials into the pod.
+    expect(JSON.stringify(pod)).toContain(access)
+    expect(pod.metadata.annotations).toEqual({
+      [injectAnnotation]: "injected",
+      [statusAnnotation]: statusAnnotationValue(plan)
+    })
+    const value: string = pod.metadata.annotations[statusAnnotation]
+    expect(value).not.toContain(access)
+    expect(value).not.toContain(secret)
+    expect(JSON.parse(value).skipped).toEqual([
+      { svm: "a", share: "../x", reason: "unsafe_share_path" },
+      { svm: "b", reason: "secret_incomplete" }
+    ])
   })
 
   it("gives no <svm>_access/_secret/_url to an SVM whose shares were all skipped (fix)", () => {
