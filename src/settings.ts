@@ -31,8 +31,8 @@ export interface SettingsShape {
   /** Flags given to goofys before the bucket and mount point. */
   readonly goofysFlags: ReadonlyArray<string>
   /**
-   * The most shares one pod gets: each is a sidecar (~2.3 KB of pod), and past
-   * about 700 the patched pod is larger than the API server can store (etcd's 1.5 MiB),
+   * The most shares one pod gets: each is a sidecar (~2.8 KB of pod), and past
+   * about 550 the patched pod is larger than the API server can store (etcd's 1.5 MiB),
    * which would block the pod. Shares past it are skipped with a warning.
    */
   readonly maxSharesPerPod: number
@@ -221,7 +221,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
   if (goofysFlags.some((flag) => /[\u0000-\u001f\u007f]/.test(flag))) {
     return yield* fail("GOOFYS_FLAGS", "contains control characters")
   }
-  // 300 shares make ~0.68 MB of pod: room left under etcd's 1.5 MiB for the user's own pod.
+  // 300 shares make ~0.86 MB of pod: room left under etcd's 1.5 MiB for the user's own pod.
   const maxSharesPerPod = yield* integer(sources, "MAX_SHARES_PER_POD", 1, 300, d.maxSharesPerPod)
   const requestBudgetMillis = yield* integer(sources, "REQUEST_BUDGET_MS", 100, 29_000, Duration.toMillis(d.requestBudget))
   const kubeCallTimeoutMillis = yield* integer(

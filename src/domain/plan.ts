@@ -62,6 +62,8 @@ export const filerSkipCodes = [
   "invalid_secret_name",
   "secret_missing",
   "secret_incomplete",
+  // A 403 reading the SVM's Secret: that SVM skipped, not the pod denied.
+  "secret_forbidden",
   "unsafe_share_path",
   "duplicate_mount_path",
   "mounted_without_env",
@@ -75,6 +77,11 @@ export interface Skip {
   readonly code: FilerSkipCode
   /** The same, in words, for the warning and the logs. */
   readonly reason: string
+  /**
+   * `share_limit` only: the SVM's shares left out, in list order. One warning
+   * says how many; the status annotation names each.
+   */
+  readonly shares?: ReadonlyArray<string>
 }
 
 export interface Plan {
@@ -193,7 +200,7 @@ export const plan = (input: PlanInput): Plan => {
 
     const seen = new Set<string>()
     const planned: Array<PlannedShare> = []
-    let overLimit = 0
+    const overLimit: Array<string> = []
     for (const share of checked.success.list) {
       // **fix**: a repeated share is dropped silently, the first kept.
       if (seen.has(share)) continue
@@ -210,7 +217,7 @@ export const plan = (input: PlanInput): Plan => {
       }
       // One warning per SVM for all its shares past the limit, not one each.
       if (sharesPlanned >= input.maxShares) {
-        overLimit += 1
+        overLimit.push(share)
         continue
       }
       mountPaths.add(mountPath)
@@ -243,11 +250,12 @@ export const plan = (input: PlanInput): Plan => {
       planned.push({ share, mountPath, bucket: bucketName(share), envName, names })
       sharesPlanned += 1
     }
-    if (overLimit > 0) {
+    if (overLimit.length > 0) {
       skips.push({
         svm,
         code: "share_limit",
-        reason: `${overLimit} of its shares not mounted: a pod gets at most ${input.maxShares}`
+        reason: `${overLimit.length} of its shares not mounted: a pod gets at most ${input.maxShares}`,
+        shares: overLimit
       })
     }
     if (planned.length === 0) continue

@@ -37,6 +37,8 @@ export type Pod = typeof Pod.Type
 export const notebookLabel = "notebook-name"
 /** The annotation that turns injection off, and that the injector sets once done. */
 export const injectAnnotation = "filer-injector-webhook.das-zone.statcan/inject"
+/** The annotation that says what was mounted and skipped (src/domain/status.ts). */
+export const statusAnnotation = "filer-injector-webhook.das-zone.statcan/status"
 /** The env var that marks the notebook container among the pod's containers. */
 export const notebookMarkerEnv = "NB_PREFIX"
 

@@ -9,7 +9,8 @@ import { Redacted } from "effect"
 import { escapeForKubelet, goofysCommand, type GoofysRetryPolicyValues } from "./goofys.ts"
 import { arrayAt, isJsonObject, type Json, type JsonObject, objectAt } from "./json.ts"
 import { type Plan, type PlannedShare, type PlannedSvm, secretKeys } from "./plan.ts"
-import { injectAnnotation } from "./pod.ts"
+import { injectAnnotation, statusAnnotation } from "./pod.ts"
+import { statusAnnotationValue } from "./status.ts"
 import type { SidecarTemplate } from "./template.ts"
 
 export interface RenderSettings {
@@ -66,7 +67,7 @@ const credentialEnv = (
   settings: RenderSettings
 ): JsonObject =>
   settings.credentialMode === "secretKeyRef"
-    ? { name, valueFrom: { secretKeyRef: { name: svm.secretName, key: secretKeys[key] } } }
+    ? { name, valueFrom: { secretKeyRef: { name: svm.secretName, key: secretKeys[key], optional: true } } }
     : plainEnv(name, Redacted.value(key === "access" ? svm.access : svm.secret))
 
 const sidecar = (svm: PlannedSvm, share: PlannedShare, template: SidecarTemplate, settings: RenderSettings): JsonObject => {
@@ -158,7 +159,11 @@ export const render = ({ notebookContainer, plan, pod, settings, template }: Ren
     ...pod,
     metadata: {
       ...metadata,
-      annotations: { ...objectAt(metadata, "annotations"), [injectAnnotation]: "injected" }
+      annotations: {
+        ...objectAt(metadata, "annotations"),
+        [injectAnnotation]: "injected",
+        [statusAnnotation]: statusAnnotationValue(plan)
+      }
     },
     spec: {
       ...spec,

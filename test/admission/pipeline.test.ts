@@ -6,6 +6,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { bucketName } from "../../src/domain/hash.ts"
 import {
   answer,
   clusterObjects,
@@ -23,6 +24,7 @@ import {
 } from "../support/pipelineHarness.ts"
 
 const injectAnnotation = "filer-injector-webhook.das-zone.statcan/inject"
+const statusAnnotation = "filer-injector-webhook.das-zone.statcan/status"
 
 const example = Layer.mergeAll(memoryPipeline(exampleClusterObjects()), quietLogs)
 
@@ -69,6 +71,24 @@ layer(example)("the answer", (it) => {
       assert.strictEqual(first, second)
     }))
 
+  it.effect("says in the status annotation what it mounted and skipped, in plan order", () =>
+    Effect.gen(function*() {
+      const { pod } = yield* admitPod(exampleReview())
+      const mount = (svm: string, share: string, bucket: string) =>
+        ({ svm, share, path: `/home/jovyan/filers/${svm}/${share}`, bucket })
+      assert.strictEqual(
+        pod.metadata.annotations[statusAnnotation],
+        JSON.stringify({
+          mounted: [
+            mount("fld5filersvm", "division/project", "9799071022584861848"),
+            mount("fld5filersvm", "home", "4624382957487889774"),
+            mount("fld9filersvm", "research/team-a", bucketName("research/team-a"))
+          ],
+          skipped: [{ svm: "fld6filersvm", reason: "secret_missing" }]
+        })
+      )
+    }))
+
   it.effect("mounts every share of every usable SVM and warns about the SVM without a Secret", () =>
     Effect.gen(function*() {
       const { pod, reviewed } = yield* admitPod(exampleReview())
@@ -100,7 +120,12 @@ layer(Layer.mergeAll(memoryPipeline(clusterObjects([
       delete raw.spec.containers[0].volumeMounts
       assert.isUndefined(raw.metadata.annotations)
       const { pod } = yield* admitPod(podReview(raw))
-      assert.deepStrictEqual(pod.metadata.annotations, { [injectAnnotation]: "injected" })
+      assert.deepStrictEqual(Object.keys(pod.metadata.annotations), [injectAnnotation, statusAnnotation])
+      assert.strictEqual(pod.metadata.annotations[injectAnnotation], "injected")
+      assert.deepStrictEqual(
+        JSON.parse(pod.metadata.annotations[statusAnnotation]).mounted.map((m: Pod) => `${m.svm} ${m.share}`),
+        ["fld5filersvm division/project", "fld5filersvm home", "fld9filersvm team-a"]
+      )
       assert.strictEqual(pod.spec.initContainers.length, 3)
       assert.strictEqual(pod.spec.volumes.length, 6)
     }))
@@ -117,13 +142,20 @@ layer(Layer.mergeAll(memoryPipeline(clusterObjects([
       raw.metadata.annotations = { "kubeflow-resource-stopped": "false", [injectAnnotation]: "true" }
       const review = podReview(raw)
       const reviewed = yield* answer(review)
+      // One operation per annotation, not one per share (fix).
       const annotationOps = patchOf(reviewed.response).filter((op) => op.path.startsWith("/metadata/annotations"))
-      assert.strictEqual(annotationOps.length, 1)
+      assert.deepStrictEqual(annotationOps.map((op) => `${op.op} ${op.path}`), [
+        "replace /metadata/annotations/filer-injector-webhook.das-zone.statcan~1inject",
+        "add /metadata/annotations/filer-injector-webhook.das-zone.statcan~1status"
+      ])
       const pod = mutatedPod(review, reviewed.response)
-      assert.deepStrictEqual(pod.metadata.annotations, {
-        "kubeflow-resource-stopped": "false",
-        [injectAnnotation]: "injected"
-      })
+      assert.deepStrictEqual(Object.keys(pod.metadata.annotations), [
+        "kubeflow-resource-stopped",
+        injectAnnotation,
+        statusAnnotation
+      ])
+      assert.strictEqual(pod.metadata.annotations["kubeflow-resource-stopped"], "false")
+      assert.strictEqual(pod.metadata.annotations[injectAnnotation], "injected")
     }))
 
   it.effect("leaves fields it does not know untouched, anywhere in the pod", () =>
@@ -163,7 +195,7 @@ layer(Layer.mergeAll(memoryPipeline(clusterObjects([
       assert.deepStrictEqual(env[2], { name: "NB_PREFIX", value: "/notebook/jane-doe/analysis" })
       assert.deepStrictEqual(env[3], {
         name: "fld5filersvm_access",
-        valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key: "S3_ACCESS" } }
+        valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key: "S3_ACCESS", optional: true } }
       })
       assert.deepStrictEqual(env[4], raw.spec.containers[0].env[4])
       assert.deepStrictEqual(pod.spec.containers[0].volumeMounts[0], raw.spec.containers[0].volumeMounts[0])

@@ -192,7 +192,11 @@ describe("properties of the pipeline", () => {
           const hasMount = [...mounted].some((path) => path.startsWith(`/home/jovyan/filers/${spec.svm}/`))
           const access = env(`${spec.svm}_access`)
           if (hasMount && /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(spec.svm)) {
-            expect(access?.valueFrom?.secretKeyRef).toEqual({ name: `${spec.svm.replaceAll("_", "-")}-conn-secret`, key: "S3_ACCESS" })
+            expect(access?.valueFrom?.secretKeyRef).toEqual({
+              name: `${spec.svm.replaceAll("_", "-")}-conn-secret`,
+              key: "S3_ACCESS",
+              optional: true
+            })
           }
         }
         const buckets = new Set(input.svms.flatMap((s) => (Array.isArray(s.shares) ? s.shares : []).map(bucketName)))

@@ -33,8 +33,8 @@ describe("plan: SVMs and shares", () => {
     expect(shareNames(plan, "a")).toEqual(["x", "y"])
     expect(shareNames(plan, "b")).toEqual(["p"])
     expect(plan.skips).toEqual([
-      { svm: "b", code: "share_limit", reason: "2 of its shares not mounted: a pod gets at most 3" },
-      { svm: "c", code: "share_limit", reason: "1 of its shares not mounted: a pod gets at most 3" }
+      { svm: "b", code: "share_limit", reason: "2 of its shares not mounted: a pod gets at most 3", shares: ["q", "r"] },
+      { svm: "c", code: "share_limit", reason: "1 of its shares not mounted: a pod gets at most 3", shares: ["z"] }
     ])
   })
 

@@ -1,7 +1,9 @@
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import type { JsonObject } from "../../src/domain/json.ts"
+import { injectAnnotation, statusAnnotation } from "../../src/domain/pod.ts"
 import { render, type RenderSettings } from "../../src/domain/render.ts"
+import { statusAnnotationValue } from "../../src/domain/status.ts"
 import { parseSidecarTemplate, type SidecarTemplate } from "../../src/domain/template.ts"
 import { defaultSettings } from "../../src/settings.ts"
 import { exampleTemplate, notebookPod } from "../support/pipelineHarness.ts"
@@ -77,9 +79,9 @@ describe("render", () => {
     })
   })
 
-  it("refers to the Secret for credentials by default", () => {
+  it("refers to the Secret for credentials by default, optional so a Secret deleted later does not block a restart", () => {
     const pod = renderOne()
-    const ref = (key: string) => ({ valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key } } })
+    const ref = (key: string) => ({ valueFrom: { secretKeyRef: { name: "fld5filersvm-conn-secret", key, optional: true } } })
     expect(pod.spec.containers[0].env.slice(1)).toEqual([
       { name: "fld5filersvm_access", ...ref("S3_ACCESS") },
       { name: "fld5filersvm_secret", ...ref("S3_SECRET") },
@@ -87,6 +89,10 @@ describe("render", () => {
       { name: "fld5filersvm_home", value: "4624382957487889774" }
     ])
     expect(pod.spec.initContainers[0].env[1]).toEqual({ name: "AWS_ACCESS_KEY_ID", ...ref("S3_ACCESS") })
+    expect(pod.spec.initContainers[0].env.find((e: any) => e.name === "AWS_SECRET_ACCESS_KEY")).toEqual({
+      name: "AWS_SECRET_ACCESS_KEY",
+      ...ref("S3_SECRET")
+    })
   })
 
   it("writes the credentials as values, every $ doubled, in plain mode", () => {
@@ -99,6 +105,28 @@ describe("render", () => {
     expect(values).toMatchObject({ s_access: "FAKE$$ACCESS", s_secret: "FAKE$$(SECRET)", s_url: "https://h.example.test/$$x" })
     const sidecarEnv = Object.fromEntries(pod.spec.initContainers[0].env.map((e: any) => [e.name, e.value]))
     expect(sidecarEnv).toMatchObject({ AWS_ACCESS_KEY_ID: "FAKE$$ACCESS", AWS_SECRET_ACCESS_KEY: "FAKE$$(SECRET)" })
+  })
+
+  it("sets the status annotation beside inject: injected, with no credential, in plain mode too", () => {
+    const access = "FAKE-ACCESS-KEY-status-test"
+    const secret = "FAKE-SECRET-KEY-status-test"
+    const plan = planFor({ a: ["home", "../x"], b: ["y"] }, {
+      secrets: new Map([["a", found(access, secret)], ["b", found(access, "")]])
+    })
+    const pod = renderOne({ credentialMode: "plain" }, plan)
+    // The check works: plain mode writes the credentials into the pod.
+    expect(JSON.stringify(pod)).toContain(access)
+    expect(pod.metadata.annotations).toEqual({
+      [injectAnnotation]: "injected",
+      [statusAnnotation]: statusAnnotationValue(plan)
+    })
+    const value: string = pod.metadata.annotations[statusAnnotation]
+    expect(value).not.toContain(access)
+    expect(value).not.toContain(secret)
+    expect(JSON.parse(value).skipped).toEqual([
+      { svm: "a", share: "../x", reason: "unsafe_share_path" },
+      { svm: "b", reason: "secret_incomplete" }
+    ])
   })
 
   it("gives no <svm>_access/_secret/_url to an SVM whose shares were all skipped (fix)", () => {
