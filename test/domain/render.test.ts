@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { JsonObject } from "../../src/domain/json.ts"
 import { render, type RenderSettings } from "../../src/domain/render.ts"
 import { parseSidecarTemplate, type SidecarTemplate } from "../../src/domain/template.ts"
-import { defaultSettings } from "../../src/settings.ts"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { exampleTemplate, notebookPod } from "../support/pipelineHarness.ts"
 import { filers, found, planFor } from "./fixtures.ts"
 
@@ -13,7 +13,7 @@ const template: SidecarTemplate = parsed.success
 
 const settings: RenderSettings = {
   credentialMode: "secretKeyRef",
-  sidecarResources: defaultSettings.sidecarResources,
+  sidecarResources: AdmissionSettings.defaults.sidecarResources,
   goofys: { attempts: 5, delaySeconds: 1, flags: ["--cheap"] }
 }
 
