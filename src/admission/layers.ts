@@ -1,29 +1,35 @@
 /**
  * The services the pipeline needs, composed over a KubeClient. The webhook,
  * the offline commands and the tests differ only in the KubeClient and
- * Settings layers they hand in.
+ * settings layers they hand in.
  */
 import { Layer } from "effect"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
 import { ClusterConfig, type WatchOptions } from "../cluster/ClusterConfig.ts"
+import type { ClusterSettings } from "../cluster/ClusterSettings.ts"
 import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { KubeRetry } from "../cluster/KubeRetry.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import type { RawObject } from "../cluster/objects.ts"
-import type { Settings } from "../settings.ts"
+import type { SettingsError } from "../config/setting.ts"
+import type { AdmissionSettings } from "./AdmissionSettings.ts"
 import type { AdmissionServices } from "./pipeline.ts"
 
-/** What these layers provide: every service of the pipeline but Settings, which the caller brings. */
-export type AdmissionLayerServices = Exclude<AdmissionServices, Settings>
+/**
+ * What these layers provide: every service of the pipeline but its settings,
+ * which the caller brings (AdmissionSettings, and ClusterSettings below). The
+ * goofys policy reads its own Config.
+ */
+export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings>
 
 /** Everything above the KubeClient: configuration cache, goofys policy, retry schedule. */
 export const admissionLayer = <E, R>(
   kube: Layer.Layer<KubeClient, E, R>,
   options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
-): Layer.Layer<AdmissionLayerServices, E, R | Settings> =>
+): Layer.Layer<AdmissionLayerServices, E | SettingsError, R | ClusterSettings> =>
   Layer.mergeAll(ClusterConfig.layerWatching(options.watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
     Layer.provideMerge(kube)
   )
@@ -32,11 +38,11 @@ export const admissionLayer = <E, R>(
 export const memoryAdmissionLayer = (
   objects: Iterable<RawObject>,
   options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
-): Layer.Layer<AdmissionLayerServices | MemoryCluster, never, Settings> =>
+): Layer.Layer<AdmissionLayerServices | MemoryCluster, SettingsError, ClusterSettings> =>
   admissionLayer(KubeClient.layerMemory, options).pipe(Layer.provideMerge(MemoryCluster.layer(objects)))
 
 /** The pipeline over the manifests in a folder, as `review --cluster DIR` and `serve --cluster DIR` use it. */
 export const directoryAdmissionLayer = (
   directory: string
-): Layer.Layer<AdmissionLayerServices | MemoryCluster, ManifestError, Settings | FileSystem | Path> =>
+): Layer.Layer<AdmissionLayerServices | MemoryCluster, ManifestError | SettingsError, ClusterSettings | FileSystem | Path> =>
   admissionLayer(KubeClient.layerMemory).pipe(Layer.provideMerge(MemoryCluster.layerFromDirectory(directory)))

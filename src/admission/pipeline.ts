@@ -28,13 +28,13 @@ import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
 import { formatWarning } from "../domain/warnings.ts"
 import { spanned, whenTracing } from "../observability/Traced.ts"
-import { Settings } from "../settings.ts"
+import { AdmissionSettings } from "./AdmissionSettings.ts"
 import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
 import { type Admission, type Outcome, outcomeAttributes } from "./outcome.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
 
-export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | Settings | GoofysRetryPolicy
+export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | AdmissionSettings | GoofysRetryPolicy
 
 const decodeReviewSchema = Schema.decodeUnknownResult(AdmissionReviewRequest)
 
@@ -142,7 +142,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
     })
   }
 
-  const settings = yield* Settings
+  const settings = yield* AdmissionSettings
   const budget = settings.requestBudget
   const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
   const resolved = yield* resolve(decision.namespace, deadline).pipe(

@@ -2,7 +2,7 @@
  * The one place that decides what each outcome means for the answer.
  */
 import type { AdmissionResponse } from "../domain/admission.ts"
-import type { InfrastructureFailurePolicy } from "../settings.ts"
+import type { InfrastructureFailurePolicy } from "./AdmissionSettings.ts"
 import type { InfrastructureFailure } from "./errors.ts"
 
 const product = "filer-sidecar-injector"

@@ -12,7 +12,7 @@ import { ConfigurationError } from "../domain/configurationError.ts"
 import { type Filers, filersListName, parseFilers } from "../domain/filers.ts"
 import { parseSidecarTemplate, type SidecarTemplate, sidecarTemplateName } from "../domain/template.ts"
 import { recordConfigReload } from "../observability/Metrics.ts"
-import { Settings } from "../settings.ts"
+import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { ConfigMap } from "./objects.ts"
 
@@ -122,12 +122,12 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
   /** Watch-backed, over whichever KubeClient is provided. */
   static readonly layerWatching = (
     options: WatchOptions = {}
-  ): Layer.Layer<ClusterConfig, never, KubeClient | Settings> =>
+  ): Layer.Layer<ClusterConfig, never, KubeClient | ClusterSettings> =>
     Layer.effect(
       ClusterConfig,
       Effect.gen(function*() {
         const kube = yield* KubeClient
-        const { injectorNamespace } = yield* Settings
+        const { injectorNamespace } = yield* ClusterSettings
         const filers = yield* Ref.make<Slot<Filers>>({ good: Option.none(), problem: Option.none() })
         const template = yield* Ref.make<Slot<SidecarTemplate>>({ good: Option.none(), problem: Option.none() })
         const filersSettled = yield* Deferred.make<void>()

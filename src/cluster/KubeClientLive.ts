@@ -15,7 +15,7 @@
  * `Watch` skips lines it cannot parse and cannot be aborted before the server
  * answers. Here every answer stays the API's JSON, every request carries an
  * `AbortSignal` that interruption and the per-call timeout
- * (`Settings.kubeCallTimeout`) fire, and a watch line that is not an event
+ * (`ClusterSettings.kubeCallTimeout`) fire, and a watch line that is not an event
  * ends the watch with an error.
  *
  * Errors are the tagged `KubeError`s of `errors.ts`, built from status codes,
@@ -30,7 +30,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { request as undiciRequest } from "undici"
 import { observeKubeClient } from "../observability/Kube.ts"
-import { Settings } from "../settings.ts"
+import { ClusterSettings } from "./ClusterSettings.ts"
 import {
   KubeConflict,
   type KubeError,
@@ -385,17 +385,17 @@ const parseWatchLine = (call: Call, line: string): Stream.Stream<Option.Option<C
 
 /**
  * The KubeClient over the cluster `kc` points at. Every call gets
- * `Settings.kubeCallTimeout` (a watch: to open; then it streams as long as
+ * `ClusterSettings.kubeCallTimeout` (a watch: to open; then it streams as long as
  * the server keeps it) and aborts its request when interrupted.
  */
 export const layerFromKubeConfig = (
   kc: KubeConfig,
   options: LiveOptions = {}
-): Layer.Layer<KubeClient, never, Settings> =>
+): Layer.Layer<KubeClient, never, ClusterSettings> =>
   Layer.effect(
     KubeClient,
     Effect.gen(function*() {
-      const settings = yield* Settings
+      const settings = yield* ClusterSettings
       const timeout = settings.kubeCallTimeout
       const timeoutMillis = Duration.toMillis(timeout)
       const watchTimeoutSeconds = Math.max(1, Math.round(options.watchTimeoutSeconds ?? 300))
@@ -620,6 +620,6 @@ export const layerFromKubeConfig = (
  * The KubeClient of the cluster this process runs in (its service account) or,
  * outside a pod, of the default kubeconfig (KUBECONFIG, `~/.kube/config`).
  */
-export const layer: Layer.Layer<KubeClient, KubeConfigError, Settings> = Layer.unwrap(
+export const layer: Layer.Layer<KubeClient, KubeConfigError, ClusterSettings> = Layer.unwrap(
   Effect.map(loadKubeConfig(), (kc) => layerFromKubeConfig(kc))
 )

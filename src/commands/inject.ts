@@ -12,9 +12,9 @@ import { parseManifests } from "../cluster/manifestFiles.ts"
 import type { RawObject } from "../cluster/objects.ts"
 import { admissionApiVersion } from "../domain/admission.ts"
 import { failWith } from "./exit.ts"
-import { clusterFlag, injectorNamespaceFlag, settingSources } from "./flags.ts"
+import { clusterFlag } from "./flags.ts"
 import { readInput } from "./input.ts"
-import { withOfflineCluster } from "./offline.ts"
+import { offlineSettingFlags, withOfflineCluster } from "./offline.ts"
 
 /** The AdmissionReview the kube-apiserver would send for creating `pod` in `namespace`. */
 export const createPodReview = (pod: RawObject, namespace: string, uid: string) => ({
@@ -54,7 +54,7 @@ export const injectCommand = Command.make(
   "inject",
   {
     cluster: clusterFlag,
-    injectorNamespace: injectorNamespaceFlag,
+    settings: offlineSettingFlags,
     namespace: Flag.String("namespace").pipe(
       Flag.withAlias("n"),
       Flag.withDescription("Namespace the pod is created in (default: its metadata.namespace, else default)"),
@@ -62,7 +62,7 @@ export const injectCommand = Command.make(
     ),
     file: Argument.String("file").pipe(Argument.withDescription("Pod manifest (YAML or JSON), or - for standard input"))
   },
-  Effect.fn(function*({ cluster, file, injectorNamespace, namespace }) {
+  Effect.fn(function*({ cluster, file, namespace, settings }) {
     const objects = yield* readInput(file).pipe(
       Effect.flatMap((text) => parseManifests(text, file)),
       Effect.catchTags({
@@ -71,10 +71,9 @@ export const injectCommand = Command.make(
       })
     )
     if (!objects.some((object) => object.kind === "Pod")) return yield* failWith(`${file}: no Pod found`, 2)
-    const sources = settingSources({ POD_NAMESPACE: Option.getOrUndefined(injectorNamespace) })
     const mutated = yield* withOfflineCluster(
       cluster,
-      sources,
+      settings,
       Effect.forEach(objects, (object, index) =>
         object.kind === "Pod"
           ? injectOne(object, Option.getOrUndefined(namespace) ?? namespaceOf(object) ?? "default", index)

@@ -16,10 +16,10 @@ import type { ManifestError } from "../cluster/manifestFiles.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import { filersListName, parseFilers } from "../domain/filers.ts"
 import { type ClusterRole, injectorClusterRole } from "../domain/rbac.ts"
-import { Settings } from "../settings.ts"
+import { ClusterSettings } from "../cluster/ClusterSettings.ts"
 import { failWith } from "./exit.ts"
-import { clusterFlag, injectorNamespaceFlag, settingSources } from "./flags.ts"
-import { stderrLogs } from "./offline.ts"
+import { clusterFlag, flagsOverEnvironment } from "./flags.ts"
+import { offlineSettingFlags, stderrLogs } from "./offline.ts"
 
 /** The ClusterRole as YAML, one-item lists on one line, under a header saying where it comes from. */
 export const clusterRoleYaml = (role: ClusterRole, namespace: string): string => {
@@ -41,18 +41,18 @@ export const rbacCommand = Command.make(
   "rbac",
   {
     cluster: clusterFlag.pipe(Flag.optional),
-    injectorNamespace: injectorNamespaceFlag
+    settings: offlineSettingFlags
   },
-  Effect.fn(function*({ cluster, injectorNamespace }) {
-    const settings = Settings.layerFromSources(settingSources({ POD_NAMESPACE: Option.getOrUndefined(injectorNamespace) }))
-    const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, Settings | FileSystem | Path> = Option.match(cluster, {
+  Effect.fn(function*({ cluster, settings: given }) {
+    const settings = ClusterSettings.layer.pipe(Layer.provide(flagsOverEnvironment(given)))
+    const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, ClusterSettings | FileSystem | Path> = Option.match(cluster, {
       // Imported only when a real cluster is used, as `serve` does: loading the client takes about half a second.
       onNone: () =>
         Layer.unwrap(Effect.map(Effect.promise(() => import("../cluster/KubeClientLive.ts")), (live) => live.layer)),
       onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))
     })
     const yaml = yield* Effect.gen(function*() {
-      const namespace = (yield* Settings).injectorNamespace
+      const namespace = (yield* ClusterSettings).injectorNamespace
       const configMap = yield* (yield* KubeClient).getConfigMap(namespace, filersListName)
       const filers = parseFilers(namespace, configMap.data)
       if (Result.isFailure(filers)) return yield* filers.failure

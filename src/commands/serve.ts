@@ -14,11 +14,14 @@ import { HttpServer } from "effect/http"
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { AdmissionSettings, admissionSettings } from "../admission/AdmissionSettings.ts"
 import { admissionLayer } from "../admission/layers.ts"
+import { ClusterSettings, clusterSettings } from "../cluster/ClusterSettings.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import { keepWebhookRegistered, registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
+import { ServerSettings, serverSettings } from "../server/ServerSettings.ts"
 import { webhookServerLayer } from "../server/server.ts"
 import { TlsMaterialError } from "../server/tls/material.ts"
 import { CertificateGenerationError } from "../server/tls/selfSigned.ts"
@@ -28,15 +31,23 @@ import type { KubeConfigError } from "../cluster/KubeClientLive.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
+import { load, oneOf, setting } from "../config/setting.ts"
 import { tracingLayerFromEnv } from "../observability/Tracing.ts"
-import { Settings } from "../settings.ts"
 import { failWith } from "./exit.ts"
-import { injectorNamespaceFlag, settingSources } from "./flags.ts"
+import { flagsOverEnvironment, settingFlags } from "./flags.ts"
 
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
 const logLevels = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" } as const
+
+/** Not a flag of ours: effect/cli's global --log-level (which also works) would shadow it. */
+export const logLevel = setting({
+  env: "LOG_LEVEL",
+  default: "info",
+  parse: oneOf(["debug", "info", "warn", "error"] as const),
+  description: "debug, info (default), warn or error"
+})
 
 /** The Service in front of the webhook: the self-signed certificate is made out to it. */
 const serviceNameFlag = Flag.String("service-name").pipe(
@@ -52,12 +63,12 @@ type TlsLayer = Layer.Layer<
 
 const tlsLayer = (serviceName: string) =>
   Layer.unwrap(
-    Effect.gen(function*(): Effect.fn.Return<TlsLayer, never, Settings> {
-      const settings = yield* Settings
+    Effect.gen(function*(): Effect.fn.Return<TlsLayer, never, ServerSettings | ClusterSettings> {
+      const settings = yield* ServerSettings
       if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
         return ServingCertificate.layerFromFiles(settings.tlsCertFile, settings.tlsKeyFile)
       }
-      const names = { serviceName, namespace: settings.injectorNamespace }
+      const names = { serviceName, namespace: (yield* ClusterSettings).injectorNamespace }
       // Registering the webhook means several replicas must share one CA: keep it in a Secret.
       return settings.registerWebhook === undefined
         ? ServingCertificate.layerSelfSigned(names)
@@ -68,13 +79,12 @@ const tlsLayer = (serviceName: string) =>
 const registration = (serviceName: string) =>
   Layer.effectDiscard(
     Effect.gen(function*() {
-      const settings = yield* Settings
-      const configuration = settings.registerWebhook
+      const configuration = (yield* ServerSettings).registerWebhook
       if (configuration === undefined) return
       const certificate = yield* ServingCertificate
       const caPem = yield* certificate.caPem
       if (caPem === undefined) return
-      const service = { name: serviceName, namespace: settings.injectorNamespace }
+      const service = { name: serviceName, namespace: (yield* ClusterSettings).injectorNamespace }
       yield* registerWebhook(configuration, caPem, service).pipe(
         // Serving goes on: the webhook may have been registered by another replica or by hand.
         Effect.catch((error) => Effect.logError(`cannot register the webhook: ${error.message}`))
@@ -88,7 +98,7 @@ const registration = (serviceName: string) =>
 /** For `npm start`: one curl command that posts `reviewFile`, trusting the self-signed CA. */
 const printExampleCurl = (reviewFile: string) =>
   Effect.gen(function*() {
-    const settings = yield* Settings
+    const settings = yield* ServerSettings
     const certificate = yield* ServingCertificate
     const caPem = yield* certificate.caPem
     const host = settings.host === "0.0.0.0" || settings.host === "::" ? "127.0.0.1" : settings.host
@@ -110,36 +120,20 @@ const printExampleCurl = (reviewFile: string) =>
 export const serveCommand = Command.make(
   "serve",
   {
-    port: optionalString("port", "HTTPS port (default 8443)"),
-    host: optionalString("host", "Address to listen on (default 0.0.0.0, all interfaces)"),
-    tlsCert: optionalString("tls-cert", "Serving certificate (PEM), reloaded when it changes; without it a self-signed one is generated"),
-    tlsKey: optionalString("tls-key", "Private key of the serving certificate (PEM)"),
+    settings: settingFlags([
+      ...Object.values(serverSettings),
+      ...Object.values(clusterSettings),
+      ...Object.values(admissionSettings)
+    ]),
     cluster: optionalString("cluster", "Serve from a folder of manifests held in memory instead of Kubernetes"),
-    injectorNamespace: injectorNamespaceFlag,
-    registerWebhook: optionalString("register-webhook", "Self-signed mode: write the CA into this MutatingWebhookConfiguration"),
-    requestBudgetMs: optionalString("request-budget-ms", "Time one admission may take, retries included (default 7000)"),
-    maxBodyBytes: optionalString("max-body-bytes", "Largest request body accepted (default 7340032)"),
-    credentialMode: optionalString("credential-mode", "secretKeyRef (default) or plain"),
-    onInfrastructureFailure: optionalString("on-infrastructure-failure", "deny (default) or admit"),
     serviceName: serviceNameFlag,
     exampleCurl: optionalString("example-curl", "Print a curl command that posts this AdmissionReview file once serving")
   },
   Effect.fn(function*(flags) {
-    const value = Option.getOrUndefined
-    const sources = settingSources({
-      PORT: value(flags.port),
-      HOST: value(flags.host),
-      TLS_CERT_FILE: value(flags.tlsCert),
-      TLS_KEY_FILE: value(flags.tlsKey),
-      POD_NAMESPACE: value(flags.injectorNamespace),
-      REGISTER_WEBHOOK: value(flags.registerWebhook),
-      REQUEST_BUDGET_MS: value(flags.requestBudgetMs),
-      MAX_BODY_BYTES: value(flags.maxBodyBytes),
-      CREDENTIAL_MODE: value(flags.credentialMode),
-      ON_INFRASTRUCTURE_FAILURE: value(flags.onInfrastructureFailure)
-    })
-    const settings = Settings.layerFromSources(sources)
-    const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, Settings | FileSystem | Path> = Option.match(
+    // Each component reads its own settings; the server's, the cluster's and the pipeline's are read first, here.
+    const settings = Layer.mergeAll(ServerSettings.layer, ClusterSettings.layer, AdmissionSettings.layer)
+    type KubeLayer = Layer.Layer<KubeClient, KubeConfigError | ManifestError, ClusterSettings | FileSystem | Path>
+    const kube: KubeLayer = Option.match(
       flags.cluster,
       {
         // Imported only when a real cluster is used: loading @kubernetes/client-node
@@ -157,10 +151,10 @@ export const serveCommand = Command.make(
       Layer.provideMerge(services)
     )
     const logs = Layer.unwrap(
-      Effect.map(Settings, (s) =>
+      Effect.map(load(logLevel.config), (level) =>
         Layer.mergeAll(
           Logger.layer([Logger.consoleJson]),
-          Layer.succeed(References.MinimumLogLevel, logLevels[s.logLevel])
+          Layer.succeed(References.MinimumLogLevel, logLevels[level])
         ))
     )
 
@@ -173,9 +167,9 @@ export const serveCommand = Command.make(
       Effect.provide(tracingLayerFromEnv()),
       Effect.provide(logs),
       Effect.provide(settings),
+      Effect.provide(flagsOverEnvironment(flags.settings)),
       Effect.provide(NodeServices.layer),
       Effect.catch((error) => failWith(`${error._tag}: ${error.message}`, 1))
     )
   })
 ).pipe(Command.withDescription("Run the HTTPS admission webhook"))
-

@@ -14,8 +14,8 @@ import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
 import { countResponses, logRejectedReview, metricsPath, metricsResponse } from "../observability/Http.ts"
 import { initializeMetrics, recordReady } from "../observability/Metrics.ts"
-import { Settings } from "../settings.ts"
 import { Readiness } from "./Readiness.ts"
+import { ServerSettings } from "./ServerSettings.ts"
 
 export const injectPath = "/inject"
 
@@ -38,7 +38,7 @@ const answerReview = Effect.gen(function*() {
   if (!isJsonContentType(request.headers["content-type"])) {
     return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
   }
-  const { maxBodyBytes } = yield* Settings
+  const { maxBodyBytes } = yield* ServerSettings
   const declared = Number(request.headers["content-length"])
   if (Number.isFinite(declared) && declared > maxBodyBytes) {
     return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)

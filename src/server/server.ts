@@ -12,9 +12,10 @@ import { HttpRouter, HttpServer } from "effect/http"
 import * as Https from "node:https"
 import type * as Http from "node:http"
 import type * as Tls from "node:tls"
-import { Settings } from "../settings.ts"
+import { AdmissionSettings } from "../admission/AdmissionSettings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
+import { ServerSettings } from "./ServerSettings.ts"
 import { ServingCertificate } from "./tls/ServingCertificate.ts"
 
 /** The server cannot listen: the address is in use, not ours, or not an address. */
@@ -44,11 +45,12 @@ export const tlsHandshakeTimeout = Duration.seconds(5)
 
 /**
  * Serves the webhook until interrupted, then shuts down gracefully. Needs
- * the pipeline's services, ServingCertificate, Settings and Readiness.
+ * the pipeline's services and settings, ServingCertificate, ServerSettings and Readiness.
  */
 export const webhookServerLayer = Layer.unwrap(
   Effect.gen(function*() {
-    const settings = yield* Settings
+    const settings = yield* ServerSettings
+    const { requestBudget } = yield* AdmissionSettings
     const certificate = yield* ServingCertificate
     const readiness = yield* Readiness
 
@@ -61,7 +63,7 @@ export const webhookServerLayer = Layer.unwrap(
       // not be the one to close first.
       keepAliveTimeout: 120_000,
       headersTimeout: 10_000,
-      requestTimeout: Duration.toMillis(settings.requestBudget) + 10_000
+      requestTimeout: Duration.toMillis(requestBudget) + 10_000
     })
     // cert-manager rotates the files in place: the next handshake gets the new pair, open connections stay.
     yield* certificate.onChange((material) =>

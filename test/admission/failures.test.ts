@@ -22,7 +22,7 @@ import {
   type Pod,
   podReview,
   quietLogs,
-  type SettingsOverrides,
+  type AdmissionOverrides,
   sidecarTemplate
 } from "../support/pipelineHarness.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
@@ -32,7 +32,7 @@ const svms = [{ svm: "fld5filersvm", shares: ["home"] }]
 /** Answers a notebook pod's review on a fresh cluster, after `prepare` had its way with it. */
 const answerWith = (
   objects: Array<RawObject>,
-  settings: SettingsOverrides = {},
+  settings: AdmissionOverrides = {},
   prepare: (cluster: MemoryCluster["Service"]) => void = () => {}
 ) =>
   Effect.gen(function*() {

@@ -27,7 +27,7 @@ import {
   type PipelineLayer,
   podReview,
   readManifestFolder,
-  type SettingsOverrides
+  type AdmissionOverrides
 } from "../support/pipelineHarness.ts"
 
 const scenariosDir = join(import.meta.dirname, "..", "scenarios")
@@ -36,7 +36,7 @@ interface ScenarioRun {
   readonly name: string
   readonly cluster: string
   readonly review: unknown
-  readonly settings: SettingsOverrides
+  readonly settings: AdmissionOverrides
 }
 
 const scenarios: ReadonlyArray<ScenarioRun> = readdirSync(scenariosDir, { withFileTypes: true })

@@ -17,8 +17,7 @@ import { pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { Settings } from "../../src/settings.ts"
-import { quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
+import { pipelineSettings, quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
 import { exampleClusterDir, type ReviewKind, reviewObject } from "./lib.ts"
 
 const { positionals, values } = parseArgs({
@@ -47,7 +46,7 @@ const admission = (pipeline: typeof import("../../src/admission/pipeline.ts")) =
 const variants = [["A", admission(a!)], ["B", admission(b!)], ["A'", admission(a!)]] as const
 
 const layer = memoryAdmissionLayer(readManifestFolder(exampleClusterDir)).pipe(
-  Layer.provideMerge(Settings.layer()),
+  Layer.provideMerge(pipelineSettings()),
   Layer.provideMerge(quietLogs)
 )
 

@@ -20,8 +20,7 @@ import { admissionLayer } from "../../src/admission/layers.ts"
 import { admit } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { layerFromKubeConfig, loadKubeConfig } from "../../src/cluster/KubeClientLive.ts"
-import { Settings } from "../../src/settings.ts"
-import { quietLogs } from "../support/pipelineHarness.ts"
+import { pipelineSettings, quietLogs } from "../support/pipelineHarness.ts"
 import { type ReviewKind, reviewKinds, repoRoot, reviewObject, scratchDir } from "./lib.ts"
 
 const { values: flags } = parseArgs({
@@ -71,5 +70,5 @@ const program = Effect.gen(function*() {
 
 const kube = Layer.unwrap(Effect.map(Effect.orDie(loadKubeConfig({ env: { KUBECONFIG: kubeconfig } })), (kc) => layerFromKubeConfig(kc)))
 await Effect.runPromise(program.pipe(
-  Effect.provide(admissionLayer(kube).pipe(Layer.provideMerge(Settings.layer()), Layer.provideMerge(quietLogs)))
+  Effect.provide(admissionLayer(kube).pipe(Layer.provideMerge(pipelineSettings()), Layer.provideMerge(quietLogs)))
 )).finally(() => api.kill("SIGTERM"))

@@ -11,6 +11,7 @@
  */
 import { Effect, JsonPatch, Layer, Result, Schema } from "effect"
 import { parseArgs } from "node:util"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { admit, decodeReview, parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
@@ -23,8 +24,7 @@ import { render } from "../../src/domain/render.ts"
 import type { Json, JsonObject } from "../../src/domain/json.ts"
 import type { AdmissionRequest } from "../../src/domain/admission.ts"
 import { secretNameFor } from "../../src/domain/names.ts"
-import { Settings } from "../../src/settings.ts"
-import { quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
+import { pipelineSettings, quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
 import { exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
 
 const { values: flags } = parseArgs({
@@ -39,7 +39,7 @@ const iterations = Math.max(100, Math.min(1_000_000, Number(flags.iterations)))
 const kinds = flags.kinds.split(",") as Array<ReviewKind>
 
 const layer = memoryAdmissionLayer(readManifestFolder(exampleClusterDir)).pipe(
-  Layer.provideMerge(Settings.layer()),
+  Layer.provideMerge(pipelineSettings()),
   Layer.provideMerge(quietLogs)
 )
 
@@ -103,7 +103,7 @@ const program = Effect.gen(function*() {
         : { _tag: "Found", access: secret.value.data.S3_ACCESS, secret: secret.value.data.S3_SECRET }
     )
   }
-  const settings = yield* Settings
+  const settings = yield* AdmissionSettings
   const goofys = yield* GoofysRetryPolicy
   const planInput = { pod, shares, filers: config.filers, secrets, maxShares: settings.maxSharesPerPod }
   const planned = plan(planInput)

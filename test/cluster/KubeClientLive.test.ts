@@ -13,7 +13,7 @@ import { KubeClient, type KubeClientShape } from "../../src/cluster/KubeClient.t
 import { layerFromKubeConfig, loadKubeConfig, serviceAccountDirectory } from "../../src/cluster/KubeClientLive.ts"
 import type { ConfigMap } from "../../src/cluster/objects.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
-import { Settings } from "../../src/settings.ts"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import { FakeApi, FakeApiServer } from "../support/fakeApiServer.ts"
 
 const callTimeoutMillis = 300
@@ -58,7 +58,7 @@ const ClientLayer = Layer.unwrap(
   })
 ).pipe(
   Layer.provideMerge(FakeApi.layer({ objects: [filersList("one"), credentials] })),
-  Layer.provide(Settings.layer({ kubeCallTimeout: Duration.millis(callTimeoutMillis) }))
+  Layer.provide(ClusterSettings.layerValues({ kubeCallTimeout: Duration.millis(callTimeoutMillis) }))
 )
 
 /**
@@ -165,7 +165,7 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
           return yield* Effect.flip(other.getConfigMap("das", "filers-list"))
         }).pipe(
           Effect.provide(
-            layerFromKubeConfig(api.kubeConfig({ token: "wrong" })).pipe(Layer.provide(Settings.layer()))
+            layerFromKubeConfig(api.kubeConfig({ token: "wrong" })).pipe(Layer.provide(ClusterSettings.layerValues()))
           )
         )
         assert.strictEqual(wrongToken._tag, "KubeForbidden")
@@ -256,7 +256,7 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         const error = yield* Effect.gen(function*() {
           const client = yield* KubeClient
           return yield* Effect.flip(client.getConfigMap("das", "filers-list"))
-        }).pipe(Effect.provide(layerFromKubeConfig(kc).pipe(Layer.provide(Settings.layer()))))
+        }).pipe(Effect.provide(layerFromKubeConfig(kc).pipe(Layer.provide(ClusterSettings.layerValues()))))
         assert.strictEqual(error._tag, "KubeTransient")
         assert.include(error.message, "ECONNREFUSED")
       }))
@@ -360,7 +360,7 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         }).pipe(
           Effect.provide(
             layerFromKubeConfig(api.kubeConfig(), { watchTimeoutSeconds: 1 }).pipe(
-              Layer.provide(Settings.layer({ kubeCallTimeout: Duration.millis(callTimeoutMillis) }))
+              Layer.provide(ClusterSettings.layerValues({ kubeCallTimeout: Duration.millis(callTimeoutMillis) }))
             )
           )
         )
@@ -570,7 +570,7 @@ describe("over HTTPS", () => {
   const withClient = <A, E>(kc: KubeConfig, use: (client: KubeClientShape) => Effect.Effect<A, E>) =>
     Effect.provide(
       KubeClient.use(use),
-      layerFromKubeConfig(kc).pipe(Layer.provide(Settings.layer({ kubeCallTimeout: Duration.seconds(5) })))
+      layerFromKubeConfig(kc).pipe(Layer.provide(ClusterSettings.layerValues({ kubeCallTimeout: Duration.seconds(5) })))
     )
 
   it.live("reads through TLS, trusting the kubeconfig's CA, on kept connections", () =>
@@ -650,7 +650,7 @@ describe("loadKubeConfig", () => {
         const client = yield* KubeClient
         return yield* client.getConfigMap("das", "filers-list")
       }).pipe(
-        Effect.provide(layerFromKubeConfig(kc).pipe(Layer.provide(Settings.layer({ kubeCallTimeout: Duration.seconds(2) }))))
+        Effect.provide(layerFromKubeConfig(kc).pipe(Layer.provide(ClusterSettings.layerValues({ kubeCallTimeout: Duration.seconds(2) }))))
       )
       assert.deepStrictEqual(configMap.data, { filers: "from-file" })
     })))

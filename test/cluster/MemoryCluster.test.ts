@@ -10,7 +10,7 @@ import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { loadManifestDirectory } from "../../src/cluster/manifestFiles.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
-import { Settings } from "../../src/settings.ts"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 
 const folder = (files: Record<string, string>) => {
   const root = mkdtempSync(join(tmpdir(), "cluster-"))
@@ -140,7 +140,7 @@ const filers = (url: string) => JSON.stringify([{ vserver: "svm", url }])
 const configLayer = (objects: ReadonlyArray<RawObject>) =>
   ClusterConfig.layerWatching({ initialBackoff: "10 millis", maxBackoff: "20 millis" }).pipe(
     Layer.provideMerge(memory(objects)),
-    Layer.provideMerge(Settings.layer())
+    Layer.provideMerge(ClusterSettings.layerValues())
   )
 
 const currentUrl = Effect.flatMap(ClusterConfig, (config) => config.current).pipe(

@@ -1,5 +1,5 @@
 /**
- * The command line as a user runs it: `node src/bin.ts review|inject`
+ * The command line as a user runs it: `node src/bin.ts review|inject|serve`
  * (test/support/cli.ts). The processes are all started up front, two at a
  * time, and the tests then check what each one did.
  */
@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { cli, expectOneErrorLine, type Run } from "../support/cli.ts"
+import { everySetting } from "../../src/commands/settings.ts"
 import {
   answer,
   directoryPipeline,
@@ -33,7 +34,14 @@ const runs = {
   noUid: () =>
     review("-", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { operation: "CREATE" } })),
   noCluster: () => cli(["review", "--cluster", join(repoRoot, "no-such-cluster"), exampleReviewFile]),
-  inject: () => cli(["inject", "--cluster", exampleClusterDir, notebookPodFile])
+  inject: () => cli(["inject", "--cluster", exampleClusterDir, notebookPodFile]),
+  injectOtherNamespace: () =>
+    cli(["inject", "--cluster", exampleClusterDir, "--injector-namespace", "nowhere", notebookPodFile], undefined, {
+      POD_NAMESPACE: "das"
+    }),
+  serveHelp: () => cli(["serve", "--help"]),
+  serveBadFlag: () => cli(["serve", "--cluster", exampleClusterDir, "--port", "x"], undefined, { PORT: "8443" }),
+  serveBadVariable: () => cli(["serve", "--cluster", exampleClusterDir], undefined, { MAX_BODY_BYTES: "10" })
 }
 const results: Partial<Record<keyof typeof runs, Run>> = {}
 const result = (name: keyof typeof runs): Run => results[name]!
@@ -87,5 +95,43 @@ describe("filer-sidecar-injector inject", () => {
     // The same pod as the example review's answer applied to the example pod.
     const reviewJson = JSON.parse(exampleReviewText)
     expect(parse(run.stdout)).toEqual(mutatedPod(reviewJson, (await exampleAnswer()).response))
+  })
+})
+
+describe("the settings on the command line", () => {
+  it("serve --help lists every flag of a setting with its description and variable", () => {
+    const run = result("serveHelp")
+    expect(run.code).toBe(0)
+    const flagged = everySetting.filter((setting) => setting.flag !== undefined)
+    expect(flagged.length).toBeGreaterThan(5)
+    for (const setting of flagged) {
+      const line = run.stdout.split("\n").find((candidate) => candidate.trimStart().startsWith(`${setting.flag} `))
+      expect(line, setting.flag).toBeDefined()
+      expect(line).toContain(`${setting.description} [env ${setting.env}]`)
+    }
+  })
+
+  it("a bad flag stops serve with one line naming the flag and the variable, even with a good variable", () => {
+    expectOneErrorLine(
+      result("serveBadFlag"),
+      1,
+      /^error: SettingsError: invalid setting --port \(PORT\): expected a whole number from 0 to 65535, got "x"$/
+    )
+  })
+
+  it("a bad variable stops serve the same way", () => {
+    expectOneErrorLine(
+      result("serveBadVariable"),
+      1,
+      /^error: SettingsError: invalid setting --max-body-bytes \(MAX_BODY_BYTES\): expected a whole number from 3145728 to 67108864, got "10"$/
+    )
+  })
+
+  it("the offline commands take --injector-namespace over POD_NAMESPACE", () => {
+    // The example cluster's configuration lives in das: in another namespace there is none, so the pod is denied.
+    const run = result("injectOtherNamespace")
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^error: pod denied: .*ConfigMap nowhere\/filers-list: not found$/m)
+    expect(run.stderr).not.toMatch(/ das\//)
   })
 })

@@ -5,7 +5,7 @@ import type { Filers } from "../../src/domain/filers.ts"
 import type { Plan, PlanInput, SecretLookup } from "../../src/domain/plan.ts"
 import { plan } from "../../src/domain/plan.ts"
 import type { Pod } from "../../src/domain/pod.ts"
-import { defaultSettings } from "../../src/settings.ts"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 
 export const createRequest = (overrides: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
   uid: "uid-1",
@@ -66,6 +66,6 @@ export const planFor = (
     shares: raw,
     filers: input.filers ?? filers(Object.fromEntries(Object.keys(shares).map((svm) => [svm, `https://${svm}.example.test`]))),
     secrets: input.secrets ?? new Map(Object.keys(shares).map((svm) => [svm, goodSecret])),
-    maxShares: input.maxShares ?? defaultSettings.maxSharesPerPod
+    maxShares: input.maxShares ?? AdmissionSettings.defaults.maxSharesPerPod
   })
 }

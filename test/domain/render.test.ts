@@ -5,7 +5,7 @@ import { injectAnnotation, statusAnnotation } from "../../src/domain/pod.ts"
 import { render, type RenderSettings } from "../../src/domain/render.ts"
 import { statusAnnotationValue } from "../../src/domain/status.ts"
 import { parseSidecarTemplate, type SidecarTemplate } from "../../src/domain/template.ts"
-import { defaultSettings } from "../../src/settings.ts"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { exampleTemplate, notebookPod } from "../support/pipelineHarness.ts"
 import { filers, found, planFor } from "./fixtures.ts"
 
@@ -15,7 +15,7 @@ const template: SidecarTemplate = parsed.success
 
 const settings: RenderSettings = {
   credentialMode: "secretKeyRef",
-  sidecarResources: defaultSettings.sidecarResources,
+  sidecarResources: AdmissionSettings.defaults.sidecarResources,
   goofys: { attempts: 5, delaySeconds: 1, flags: ["--cheap"] }
 }
 

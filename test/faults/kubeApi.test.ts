@@ -176,7 +176,10 @@ layer(faultLayer(), { excludeTestServices: true })("faults of the Kubernetes API
  * on two shared cores can stall the event loop for a few hundred ms, which is
  * not the fault under test), the production ratio kept: budget ≈ 3.5 calls.
  */
-layer(faultLayer({ settings: { requestBudget: Duration.millis(3500), kubeCallTimeout: Duration.millis(1000) } }), {
+layer(faultLayer({
+  admission: { requestBudget: Duration.millis(3500) },
+  cluster: { kubeCallTimeout: Duration.millis(1000) }
+}), {
   excludeTestServices: true
 })("many admissions at once", (it) => {
   it.effect("40 concurrent admissions while every read fails: all denied in time, none crashes; then all injected", () =>

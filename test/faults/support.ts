@@ -10,15 +10,16 @@
  */
 import { assert } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer, Logger, References } from "effect"
+import { AdmissionSettings, type AdmissionSettingsShape } from "../../src/admission/AdmissionSettings.ts"
 import { admissionLayer } from "../../src/admission/layers.ts"
 import { admit } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
+import { ClusterSettings, type ClusterSettingsShape } from "../../src/cluster/ClusterSettings.ts"
 import { layerFromKubeConfig } from "../../src/cluster/KubeClientLive.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import type { AdmissionResponse } from "../../src/domain/admission.ts"
-import { Settings, type SettingsShape } from "../../src/settings.ts"
 import { FakeApi, type FakeApiServer } from "../support/fakeApiServer.ts"
-import { exampleClusterObjects, exampleReview, mutatedPod, type Pod } from "../support/pipelineHarness.ts"
+import { exampleClusterObjects, exampleReview, mutatedPod, noEnvironment, type Pod } from "../support/pipelineHarness.ts"
 
 /** The whole admission may take this long, retries included. */
 export const budgetMillis = 1200
@@ -42,7 +43,11 @@ const capturingLogger = Logger.make((options) => {
  * (the example cluster by default). FakeApi stays reachable for the tests.
  */
 export const faultLayer = (
-  options: { readonly objects?: ReadonlyArray<RawObject>; readonly settings?: Partial<SettingsShape> } = {}
+  options: {
+    readonly objects?: ReadonlyArray<RawObject>
+    readonly admission?: Partial<AdmissionSettingsShape>
+    readonly cluster?: Partial<ClusterSettingsShape>
+  } = {}
 ) =>
   Layer.unwrap(
     Effect.gen(function*() {
@@ -55,12 +60,13 @@ export const faultLayer = (
   ).pipe(
     Layer.provideMerge(FakeApi.layer({ objects: options.objects ?? exampleClusterObjects() })),
     Layer.provideMerge(
-      Settings.layer({
-        requestBudget: Duration.millis(budgetMillis),
-        kubeCallTimeout: Duration.millis(callTimeoutMillis),
-        ...options.settings
-      })
+      Layer.mergeAll(
+        AdmissionSettings.layerValues({ requestBudget: Duration.millis(budgetMillis), ...options.admission }),
+        ClusterSettings.layerValues({ kubeCallTimeout: Duration.millis(callTimeoutMillis), ...options.cluster }),
+        noEnvironment
+      )
     ),
+    Layer.orDie,
     Layer.provideMerge(Layer.mergeAll(Logger.layer([capturingLogger]), Layer.succeed(References.MinimumLogLevel, "All")))
   )
 
@@ -103,7 +109,7 @@ let uidCounter = 0
 export const admitTimed = (review: Pod = exampleReview()) =>
   Effect.gen(function*() {
     review.request.uid = `fault-${++uidCounter}`
-    const budget = Duration.toMillis((yield* Settings).requestBudget)
+    const budget = Duration.toMillis((yield* AdmissionSettings).requestBudget)
     const started = Date.now()
     const exit = yield* Effect.exit(admit(review))
     const millis = Date.now() - started

@@ -5,7 +5,7 @@
  * makes no Pod validation problem that was not there before, and in which no
  * credential appears, not even inside the base64 patch.
  */
-import { defaultSettings } from "../../src/settings.ts"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { validatePod } from "../support/podValidation.ts"
 import { applyStrict, decodePatchBase64, jsonEqual } from "../support/strictJsonPatch.ts"
 import { credentialTexts, injectAnnotation } from "./arbitraries.ts"
@@ -95,7 +95,7 @@ export const checkReviewAnswer = (input: unknown, answer: unknown): Obj | undefi
     return Array.isArray(list) ? list.length : 0
   }
   const added = sidecars(patched) - sidecars(object)
-  if (added > defaultSettings.maxSharesPerPod) fail(`the patch adds ${added} sidecars, more than ${defaultSettings.maxSharesPerPod}`)
+  if (added > AdmissionSettings.defaults.maxSharesPerPod) fail(`the patch adds ${added} sidecars, more than ${AdmissionSettings.defaults.maxSharesPerPod}`)
   const annotations = (patched as Obj).metadata?.annotations
   if (!isObject(annotations) || annotations[injectAnnotation] !== "injected") fail("the patched pod is not annotated as injected")
   return patched as Obj

@@ -11,14 +11,15 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { admissionLayer } from "../../src/admission/layers.ts"
 import { admit } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import { layerFromKubeConfig } from "../../src/cluster/KubeClientLive.ts"
 import { parseManifests } from "../../src/cluster/manifestFiles.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import type { AdmissionReviewResponse } from "../../src/domain/admission.ts"
-import { Settings } from "../../src/settings.ts"
 import { FakeApi, type FakeApiServer, type JsonObject } from "../support/fakeApiServer.ts"
 import {
   answer,
@@ -27,6 +28,7 @@ import {
   exampleClusterDir,
   exampleReview,
   mutatedPod,
+  noEnvironment,
   notebookContainer,
   patchOf,
   quietLogs
@@ -56,10 +58,11 @@ const expectedAnswer: AdmissionReviewResponse = await Effect.runPromise(
   answer(exampleReview()).pipe(Effect.provide(directoryPipeline(exampleClusterDir)), Effect.provide(quietLogs))
 )
 
-const settings = Settings.layer({
-  requestBudget: Duration.millis(requestBudgetMillis),
-  kubeCallTimeout: Duration.millis(kubeCallTimeoutMillis)
-})
+const settings = Layer.mergeAll(
+  AdmissionSettings.layerValues({ requestBudget: Duration.millis(requestBudgetMillis) }),
+  ClusterSettings.layerValues({ kubeCallTimeout: Duration.millis(kubeCallTimeoutMillis) }),
+  noEnvironment
+)
 
 /** The pipeline over KubeClientLive, against the FakeApi in context; watches back off from 50 ms to 200 ms. */
 const livePipeline = Layer.unwrap(

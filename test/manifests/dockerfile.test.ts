@@ -11,7 +11,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
-import { defaultSettings } from "../../src/settings.ts"
+import { ServerSettings } from "../../src/server/ServerSettings.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 
@@ -150,7 +150,7 @@ describe("Dockerfile", () => {
 
   it("sets NODE_ENV=production and exposes the server's port", () => {
     expect(instructions(final, "ENV").some((env) => /^NODE_ENV[= ]"?production"?$/.test(env))).toBe(true)
-    expect(instructions(final, "EXPOSE").flatMap((ports) => ports.split(/\s+/))).toContain(String(defaultSettings.port))
+    expect(instructions(final, "EXPOSE").flatMap((ports) => ports.split(/\s+/))).toContain(String(ServerSettings.defaults.port))
   })
 
   it("copies the dependencies from the build stage, and package.json and src from the context", () => {
@@ -197,7 +197,7 @@ describe(".dockerignore", () => {
   })
 
   it("keeps what the Dockerfile copies", () => {
-    for (const path of ["package.json", "package-lock.json", "src/bin.ts", "src/settings.ts", "src/server/tls/selfSigned.ts"]) {
+    for (const path of ["package.json", "package-lock.json", "src/bin.ts", "src/config/setting.ts", "src/server/tls/selfSigned.ts"]) {
       expect(ignored(patterns, path), path).toBe(false)
     }
   })

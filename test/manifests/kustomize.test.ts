@@ -11,7 +11,11 @@ import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { Duration } from "effect"
 import { describe, expect, it } from "vitest"
-import { defaultSettings, settingDocs } from "../../src/settings.ts"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
+import { everySetting } from "../../src/commands/settings.ts"
+import { settingsTable, withSettingsTable } from "../../src/config/table.ts"
+import { ServerSettings } from "../../src/server/ServerSettings.ts"
+
 import {
   build,
   type K8sObject,
@@ -539,7 +543,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         const timeoutMillis = (webhook().timeoutSeconds ?? 10) * 1000
         expect(webhook().timeoutSeconds).toBeDefined()
         expect(timeoutMillis).toBeLessThanOrEqual(10_000)
-        expect(timeoutMillis).toBeGreaterThan(Duration.toMillis(defaultSettings.requestBudget))
+        expect(timeoutMillis).toBeGreaterThan(Duration.toMillis(AdmissionSettings.defaults.requestBudget))
         const configured = [
           ...flagValues(args(), "--request-budget-ms"),
           ...(injector().env ?? []).filter((env) => env.name === "REQUEST_BUDGET_MS").map((env) => env.value ?? "")
@@ -651,7 +655,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
           expect(containerPort(probe!.httpGet!.port)).toBe(8443)
         }
         expect(flagValues(args(), "--port").every((port) => Number(port) === 8443)).toBe(true)
-        expect(defaultSettings.port).toBe(8443)
+        expect(ServerSettings.defaults.port).toBe(8443)
       })
 
       it("passes its namespace through the downward API and mounts its service account token", () => {
@@ -678,19 +682,19 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       it("gives in-flight reviews their shutdown grace before the kubelet kills the pod", () => {
         const preStop = injector().lifecycle?.preStop?.exec?.command ?? []
         const preStopSeconds = preStop[0] === "sleep" ? Number(preStop[1]) : 0
-        const graceSeconds = Duration.toSeconds(defaultSettings.shutdownGrace)
+        const graceSeconds = Duration.toSeconds(ServerSettings.defaults.shutdownGrace)
         expect(podSpec().terminationGracePeriodSeconds).toBeGreaterThan(preStopSeconds + graceSeconds)
         expect(podSpec().terminationGracePeriodSeconds).toBeLessThanOrEqual(preStopSeconds + graceSeconds + 30)
       })
 
       it("uses only flags and environment variables the server documents", () => {
-        const flags = new Set(settingDocs.flatMap((doc) => doc.flag === undefined ? [] : [doc.flag]))
+        const flags = new Set(everySetting.flatMap((setting) => setting.flag === undefined ? [] : [setting.flag]))
         const [subcommand, ...rest] = injector().args ?? []
         expect(subcommand).toBe("serve")
         for (const arg of rest.filter((candidate) => candidate.startsWith("--"))) {
           expect(flags, arg).toContain(arg.split("=")[0])
         }
-        const variables = new Set(settingDocs.map((doc) => doc.env))
+        const variables = new Set(everySetting.map((setting) => setting.env))
         for (const env of injector().env ?? []) expect(variables, env.name).toContain(env.name)
       })
     })
@@ -832,10 +836,17 @@ describe("README.md", () => {
 
   it("documents every setting with its environment variable and flag", () => {
     const rows = readFileSync(readme, "utf8").split("\n").filter((line) => line.startsWith("|"))
-    for (const doc of settingDocs) {
-      const row = rows.find((line) => line.includes(`\`${doc.env}\``))
-      expect(row, `a table row for ${doc.env}`).toBeDefined()
-      if (doc.flag !== undefined) expect(row, doc.env).toContain(`\`${doc.flag}\``)
+    for (const setting of everySetting) {
+      const row = rows.find((line) => line.includes(`\`${setting.env}\``))
+      expect(row, `a table row for ${setting.env}`).toBeDefined()
+      if (setting.flag !== undefined) expect(row, setting.env).toContain(`\`${setting.flag}\``)
     }
+  })
+
+  it("holds the settings table made from the settings' definitions (npm run docs:settings writes it)", () => {
+    const text = readFileSync(readme, "utf8")
+    expect(text).toContain(settingsTable(everySetting))
+    // Nothing else between the markers: no row left over from a setting that is gone.
+    expect(withSettingsTable(text, everySetting), "run npm run docs:settings").toBe(text)
   })
 })

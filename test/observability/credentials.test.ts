@@ -12,7 +12,7 @@ import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
-import type { CredentialMode } from "../../src/settings.ts"
+import type { CredentialMode } from "../../src/admission/AdmissionSettings.ts"
 import {
   configMap,
   exampleClusterObjects,

@@ -11,7 +11,8 @@ import type { RawObject } from "../../src/cluster/objects.ts"
 import { memoryTracer } from "../../src/observability/Tracing.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
 import { routes } from "../../src/server/routes.ts"
-import { memoryPipeline, type SettingsOverrides } from "../support/pipelineHarness.ts"
+import { ServerSettings } from "../../src/server/ServerSettings.ts"
+import { memoryPipeline, type AdmissionOverrides } from "../support/pipelineHarness.ts"
 
 // ---------------------------------------------------------------------------
 // Observation: spans, metrics, logs
@@ -81,10 +82,11 @@ export const spanText = (span: Tracer.NativeSpan): string => {
  * The webhook's routes (as `serve` mounts them) over plain HTTP on a random
  * port, over a cluster of objects; the HttpClient it provides talks to it.
  */
-export const servedRoutes = (objects: Iterable<RawObject>, settings: SettingsOverrides = {}) =>
+export const servedRoutes = (objects: Iterable<RawObject>, settings: AdmissionOverrides = {}) =>
   HttpRouter.serve(routes(Effect.succeed(true)), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layerTest),
     Layer.provideMerge(Readiness.layer),
+    Layer.provideMerge(ServerSettings.layerValues()),
     // Logs as the caller's layer says (the harness would turn them off).
     Layer.provideMerge(memoryPipeline(objects, settings, Layer.empty))
   )

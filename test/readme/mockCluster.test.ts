@@ -5,10 +5,14 @@ import { applyStrict, decodePatchBase64 } from "../support/strictJsonPatch.ts"
 // README:start
 import { assert, it } from "@effect/vitest"
 import { Effect, JsonPatch, Layer } from "effect"
+import { AdmissionSettings } from "../../src/admission/AdmissionSettings.ts"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { admit } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { Settings } from "../../src/settings.ts"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
+
+// The settings at their defaults (AdmissionSettings.layer would read them from the environment).
+const settings = Layer.mergeAll(AdmissionSettings.layerValues(), ClusterSettings.layerValues())
 
 const configMap = (namespace: string, name: string, data: Record<string, string>) =>
   ({ apiVersion: "v1", kind: "ConfigMap", metadata: { namespace, name }, data })
@@ -51,7 +55,7 @@ it.effect("mounts every share of the namespace into the notebook", () =>
       "/home/jovyan/filers/fld5filersvm/division/project",
       "/home/jovyan/filers/fld5filersvm/home"
     ])
-  }).pipe(Effect.provide(memoryAdmissionLayer(cluster).pipe(Layer.provideMerge(Settings.layer())))))
+  }).pipe(Effect.provide(memoryAdmissionLayer(cluster).pipe(Layer.provideMerge(settings)))))
 // README:end
 
 // Not in the README: the same answer against the strict model of the kube-apiserver.
@@ -62,4 +66,4 @@ it.effect("answers the README's review with a patch the kube-apiserver accepts",
     const mutated = applyStrict(review.request.object, decodePatchBase64(answer.response.patch!))
     assert.deepStrictEqual(validatePod(mutated), [])
     assert.strictEqual(answer.response.uid, "42")
-  }).pipe(Effect.provide(memoryAdmissionLayer(cluster).pipe(Layer.provideMerge(Settings.layer())))))
+  }).pipe(Effect.provide(memoryAdmissionLayer(cluster).pipe(Layer.provideMerge(settings)))))

@@ -26,7 +26,7 @@ import { Effect, Layer } from "effect"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse, stringify } from "yaml"
-import { directoryPipeline, mutatedPod, quietLogs, type SettingsOverrides, answer } from "../support/pipelineHarness.ts"
+import { directoryPipeline, mutatedPod, quietLogs, type AdmissionOverrides, answer } from "../support/pipelineHarness.ts"
 
 const updateGolden = process.env.UPDATE_GOLDEN === "1"
 
@@ -35,14 +35,14 @@ interface Scenario {
   readonly folder: string
   readonly cluster: string
   readonly review: string
-  readonly settings: SettingsOverrides
+  readonly settings: AdmissionOverrides
 }
 
 interface ScenarioFile {
   readonly description?: string
   readonly cluster?: string
   readonly review?: string
-  readonly settings?: SettingsOverrides
+  readonly settings?: AdmissionOverrides
 }
 
 const scenarios: ReadonlyArray<Scenario> = readdirSync(import.meta.dirname, { withFileTypes: true })

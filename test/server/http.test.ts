@@ -68,7 +68,7 @@ describe("the webhook over HTTPS (serve --cluster, in process)", () => {
 
   beforeAll(async () => {
     const [started, printed] = await Promise.all([
-      startInProcess({ cluster: { directory: exampleClusterDir }, settings: { maxBodyBytes } }),
+      startInProcess({ cluster: { directory: exampleClusterDir }, server: { maxBodyBytes } }),
       promisify(execFile)(
         process.execPath,
         [path.join(repoRoot, "src", "bin.ts"), "review", "--cluster", exampleClusterDir, exampleReviewFile],

@@ -9,18 +9,19 @@
  * fresh one.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Layer, Logger, References } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, References } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseAllDocuments } from "yaml"
+import { AdmissionSettings, type AdmissionSettingsShape } from "../../src/admission/AdmissionSettings.ts"
 import { directoryAdmissionLayer, memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { admit, type AdmissionServices } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import { KubeRetry } from "../../src/cluster/KubeRetry.ts"
 import type { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import type { AdmissionResponse, AdmissionReviewResponse } from "../../src/domain/admission.ts"
-import { Settings, type SettingsShape } from "../../src/settings.ts"
 import { validatePod } from "./podValidation.ts"
 import { applyStrict, decodePatchBase64 } from "./strictJsonPatch.ts"
 
@@ -29,7 +30,8 @@ export const exampleClusterDir = join(repoRoot, "manifests", "examples", "cluste
 export const exampleReviewFile = join(repoRoot, "manifests", "examples", "admission-review.json")
 
 export type Pod = Record<string, any>
-export type SettingsOverrides = Partial<SettingsShape>
+/** The pipeline's settings a test changes, over the defaults. */
+export type AdmissionOverrides = Partial<AdmissionSettingsShape>
 export type PipelineLayer = Layer.Layer<AdmissionServices | MemoryCluster>
 
 // ---------------------------------------------------------------------------
@@ -201,28 +203,41 @@ export const podReview = (pod: unknown, options: ReviewOptions = {}): Pod => ({
 // Layers and running
 
 /**
- * The pipeline over a cluster of objects: instant Kubernetes retries,
- * Settings over the defaults. `logs` reaches the configuration watchers the
- * layer starts as well as the admissions run with it (quiet by default).
+ * What the components that read their Config themselves (the goofys policy)
+ * see in tests: no environment, so their defaults, whatever the shell has set.
+ */
+export const noEnvironment: Layer.Layer<never> = ConfigProvider.layer(ConfigProvider.fromUnknown({}))
+
+/** The settings of the pipeline's components: the pipeline's over the defaults, the cluster's defaults. */
+export const pipelineSettings = (admission: AdmissionOverrides = {}) =>
+  Layer.mergeAll(AdmissionSettings.layerValues(admission), ClusterSettings.layerValues()).pipe(
+    Layer.provideMerge(noEnvironment)
+  )
+
+/**
+ * The pipeline over a cluster of objects: instant Kubernetes retries, the
+ * pipeline's settings over the defaults. `logs` reaches the configuration
+ * watchers the layer starts as well as the admissions run with it (quiet by default).
  */
 export const memoryPipeline = (
   objects: Iterable<RawObject>,
-  settings: SettingsOverrides = {},
+  settings: AdmissionOverrides = {},
   logs: Layer.Layer<never> = quietLogs
 ): PipelineLayer =>
   memoryAdmissionLayer(objects, { retry: KubeRetry.layerInstant }).pipe(
-    Layer.provideMerge(Settings.layer(settings)),
+    Layer.provideMerge(pipelineSettings(settings)),
+    Layer.orDie,
     Layer.provideMerge(logs)
   )
 
 /** The pipeline over a folder of manifests, as the `review` command builds it. */
 export const directoryPipeline = (
   directory: string,
-  settings: SettingsOverrides = {},
+  settings: AdmissionOverrides = {},
   logs: Layer.Layer<never> = quietLogs
 ) =>
   directoryAdmissionLayer(directory).pipe(
-    Layer.provideMerge(Settings.layer(settings)),
+    Layer.provideMerge(pipelineSettings(settings)),
     Layer.provide(NodeServices.layer),
     Layer.orDie,
     Layer.provideMerge(logs)

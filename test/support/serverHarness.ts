@@ -26,14 +26,15 @@ import {
   memoryAdmissionLayer
 } from "../../src/admission/layers.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
+import type { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import type { KubeRetry } from "../../src/cluster/KubeRetry.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
 import { webhookServerLayer } from "../../src/server/server.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { ServingCertificate } from "../../src/server/tls/ServingCertificate.ts"
-import { Settings, type SettingsShape } from "../../src/settings.ts"
-import { exampleClusterDir, repoRoot } from "./pipelineHarness.ts"
+import { ServerSettings, type ServerSettingsShape } from "../../src/server/ServerSettings.ts"
+import { exampleClusterDir, pipelineSettings, repoRoot } from "./pipelineHarness.ts"
 
 export const mebibyte = 1024 * 1024
 
@@ -232,13 +233,13 @@ export interface InProcessServer {
   readonly close: () => Promise<void>
 }
 
-type ServerServices = ClusterConfig | Readiness | ServingCertificate | Settings | HttpServer.HttpServer
+type ServerServices = ClusterConfig | Readiness | ServingCertificate | ServerSettings | HttpServer.HttpServer
 
 export interface InProcessOptions {
   /** The cluster, in memory: these objects, or the manifests of a folder as `serve --cluster DIR` reads them. */
   readonly cluster: { readonly objects: Iterable<RawObject> } | { readonly directory: string }
-  /** Over the defaults; host and port default to 127.0.0.1:0, the shutdown delay to 0. */
-  readonly settings?: Partial<SettingsShape>
+  /** The server's settings over the defaults; host and port default to 127.0.0.1:0, the shutdown delay to 0. */
+  readonly server?: Partial<ServerSettingsShape>
   /** Default: a self-signed certificate (2048-bit CA). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caPem: string; readonly pollInterval?: Duration.Input }
   readonly retry?: Layer.Layer<KubeRetry>
@@ -255,12 +256,10 @@ export const startInProcess = async (options: InProcessOptions): Promise<InProce
     Logger.layer([Logger.make((entry) => logs.push(Logger.formatLogFmt.log(entry)))]),
     Layer.succeed(References.MinimumLogLevel, "All")
   )
-  const settings = Settings.layer({
-    host: "127.0.0.1",
-    port: 0,
-    shutdownDelay: Duration.zero,
-    ...options.settings
-  })
+  const settings = Layer.mergeAll(
+    ServerSettings.layerValues({ host: "127.0.0.1", port: 0, shutdownDelay: Duration.zero, ...options.server }),
+    pipelineSettings()
+  )
   const tlsFiles = options.tls
   const certificate: Layer.Layer<ServingCertificate, unknown, FileSystem> = tlsFiles === undefined
     ? ServingCertificate.layerSelfSigned({ serviceName: "filer-sidecar-injector", namespace: "das", caKeyBits: 2048 })
@@ -268,7 +267,7 @@ export const startInProcess = async (options: InProcessOptions): Promise<InProce
       pollInterval: tlsFiles.pollInterval ?? "50 millis"
     })
   const cluster = options.cluster
-  const admission: Layer.Layer<AdmissionLayerServices, unknown, Settings | FileSystem | Path> = "directory" in cluster
+  const admission: Layer.Layer<AdmissionLayerServices, unknown, ClusterSettings | FileSystem | Path> = "directory" in cluster
     ? directoryAdmissionLayer(cluster.directory)
     : memoryAdmissionLayer(cluster.objects, options.retry === undefined ? {} : { retry: options.retry })
   const services = Layer.mergeAll(certificate, Readiness.layer).pipe(Layer.provideMerge(admission))

@@ -1,0 +1,100 @@
+/**
+ * ServerSettings: where the webhook listens, its TLS files (or the
+ * self-signed mode and the webhook it registers), the largest body it reads
+ * and how it shuts down.
+ */
+import type { Config, Duration } from "effect"
+import { configOf, crossCheck, millis, objectName, setting, SettingsService, text, wholeNumber } from "../config/setting.ts"
+
+export const serverSettings = {
+  port: setting({
+    env: "PORT",
+    flag: "--port",
+    default: "8443",
+    parse: wholeNumber(0, 65_535),
+    description: "HTTPS port (default 8443)"
+  }),
+  host: setting({
+    env: "HOST",
+    flag: "--host",
+    default: "0.0.0.0",
+    parse: text,
+    description: "address to listen on (default 0.0.0.0, all interfaces)"
+  }),
+  tlsCertFile: setting({
+    env: "TLS_CERT_FILE",
+    flag: "--tls-cert",
+    parse: text,
+    description: "serving certificate (PEM); reloaded when it changes. Without it a self-signed one is generated"
+  }),
+  tlsKeyFile: setting({
+    env: "TLS_KEY_FILE",
+    flag: "--tls-key",
+    parse: text,
+    description: "private key of the serving certificate (PEM)"
+  }),
+  registerWebhook: setting({
+    env: "REGISTER_WEBHOOK",
+    flag: "--register-webhook",
+    parse: objectName("a MutatingWebhookConfiguration name"),
+    description: "self-signed mode: MutatingWebhookConfiguration whose caBundle to fill in"
+  }),
+  maxBodyBytes: setting({
+    env: "MAX_BODY_BYTES",
+    flag: "--max-body-bytes",
+    default: String(7 * 1024 * 1024),
+    parse: wholeNumber(3 * 1024 * 1024, 64 * 1024 * 1024),
+    description: "largest request body accepted, in bytes (default 7340032, 7 MiB)"
+  }),
+  shutdownDelay: setting({
+    env: "SHUTDOWN_DELAY_MS",
+    default: "2000",
+    parse: millis(0, 60_000),
+    description: "after SIGTERM, time to keep serving while not ready, so endpoints catch up (default 2000)"
+  }),
+  shutdownGrace: setting({
+    env: "SHUTDOWN_GRACE_MS",
+    default: "5000",
+    parse: millis(0, 60_000),
+    description: "then, time in-flight requests get before connections are cut (default 5000)"
+  })
+}
+
+export interface ServerSettingsShape {
+  readonly port: number
+  readonly host: string
+  readonly tlsCertFile: string | undefined
+  readonly tlsKeyFile: string | undefined
+  /** MutatingWebhookConfiguration whose caBundle the self-signed mode fills in. */
+  readonly registerWebhook: string | undefined
+  /** Bodies above this get HTTP 413. */
+  readonly maxBodyBytes: number
+  /** After SIGTERM, how long to keep serving (readiness already false) so the Service's endpoints catch up. */
+  readonly shutdownDelay: Duration.Duration
+  /** Then, how long in-flight requests may run before connections are cut. */
+  readonly shutdownGrace: Duration.Duration
+}
+
+const config: Config.Config<ServerSettingsShape> = configOf(serverSettings).pipe(
+  crossCheck((settings: ServerSettingsShape) => {
+    if ((settings.tlsCertFile === undefined) !== (settings.tlsKeyFile === undefined)) {
+      return [
+        settings.tlsCertFile === undefined ? serverSettings.tlsCertFile : serverSettings.tlsKeyFile,
+        "--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate"
+      ]
+    }
+    if (settings.registerWebhook !== undefined && settings.tlsCertFile !== undefined) {
+      return [
+        serverSettings.registerWebhook,
+        "only the self-signed mode registers the webhook; with --tls-cert the CA comes from your issuer (cert-manager's inject-ca-from)"
+      ]
+    }
+    return undefined
+  })
+)
+
+/** Read by the server, its routes and `serve` (TLS, the webhook's registration). */
+export class ServerSettings extends SettingsService<ServerSettings, ServerSettingsShape>()(
+  "filer-sidecar-injector/server/ServerSettings",
+  config
+) {}
