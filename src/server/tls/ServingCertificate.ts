@@ -74,6 +74,9 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
    * certificate is within `minRemaining` of its end, it moves to the next
    * Secret and publishes the new material (`changes`, `onChange`), so a
    * server that runs for a year never serves an expired certificate.
+   *
+   * Where reading or creating the Secret is forbidden, the CA is kept in
+   * memory (as the Go injector did), with a warning: replicas then do not share it.
    */
   static readonly layerSelfSignedShared = (
     options: SharedSelfSignedOptions
