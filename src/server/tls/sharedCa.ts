@@ -16,7 +16,7 @@ import { isRetryable, type KubeError } from "../../cluster/errors.ts"
 import { KubeClient } from "../../cluster/KubeClient.ts"
 import type { Secret } from "../../cluster/objects.ts"
 import { type CheckedPair, checkPair, logAnnotations, makeTlsMaterial, TlsMaterialError } from "./material.ts"
-import { generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
+import { checkGenerated, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
 
 export interface SharedSelfSignedOptions extends SelfSignedOptions {
   readonly secretName: string
@@ -115,10 +115,7 @@ const isForbidden = (error: unknown): boolean => Predicate.isTagged(error, "Kube
 const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly message: string }) =>
   Effect.gen(function*() {
     const generated = yield* generateSelfSigned(options)
-    const checked = yield* checkPair(generated.certPem, generated.keyPem, generated.caPem, {
-      cert: "generated certificate",
-      key: "generated key"
-    }).pipe(Effect.orDie)
+    const checked = yield* checkGenerated(generated)
     yield* Effect.logWarning(
       `cannot keep the self-signed CA in the Secret ${options.namespace}/${options.secretName} (forbidden), ` +
         "so it is kept in memory, as the Go injector did: replicas will not share a CA, and each registers its own " +
@@ -173,10 +170,7 @@ const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSigned
       Effect.catchTag("KubeConflict", () => Effect.succeed(false))
     )
     if (created) {
-      const checked = yield* checkPair(generated.certPem, generated.keyPem, generated.caPem, {
-        cert: "generated certificate",
-        key: "generated key"
-      }).pipe(Effect.orDie)
+      const checked = yield* checkGenerated(generated)
       yield* Effect.logInfo("generated the shared self-signed certificate and stored it").pipe(
         Effect.annotateLogs({
           ...logAnnotations(checked.info),
