@@ -20,6 +20,8 @@ export interface ResourceQuantities {
 export interface SettingsShape {
   /** Where `filers-list` and `filer-sidecar-injector-json` live. */
   readonly injectorNamespace: string
+  /** The sidecar template from this file (as the Go injector read it) instead of `filer-sidecar-injector-json`. */
+  readonly sidecarConfigFile: string | undefined
   /** `secretKeyRef` (default): credentials reach the pod only as Secret references. */
   readonly credentialMode: CredentialMode
   /** What to answer when the Kubernetes API cannot be read within the budget. */
@@ -57,6 +59,7 @@ export interface SettingsShape {
 
 export const defaultSettings: SettingsShape = {
   injectorNamespace: "das",
+  sidecarConfigFile: undefined,
   credentialMode: "secretKeyRef",
   onInfrastructureFailure: "deny",
   sidecarResources: {
@@ -110,6 +113,7 @@ interface SettingDoc {
 
 export const settingDocs: ReadonlyArray<SettingDoc> = [
   { key: "injectorNamespace", env: "POD_NAMESPACE", flag: "--injector-namespace", description: "namespace holding filers-list and filer-sidecar-injector-json (default das)" },
+  { key: "sidecarConfigFile", env: "SIDECAR_CONFIG_FILE", flag: "--sidecar-config-file", description: "read the sidecar template from this file (the JSON of filer-sidecar-injector-json's sidecarconfig.json), re-read when it changes, instead of that ConfigMap" },
   { key: "credentialMode", env: "CREDENTIAL_MODE", flag: "--credential-mode", description: "secretKeyRef (default) or plain: how S3 credentials reach the pod" },
   { key: "onInfrastructureFailure", env: "ON_INFRASTRUCTURE_FAILURE", flag: "--on-infrastructure-failure", description: "deny (default) or admit: the answer when the Kubernetes API cannot be read in time" },
   { key: "sidecarCpuRequest", env: "SIDECAR_CPU_REQUEST", description: "sidecar CPU request (default 100m)" },
@@ -195,6 +199,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
     dns1123Label,
     "a namespace name (a DNS-1123 label)"
   ))!
+  const sidecarConfigFile = yield* text(sources, "SIDECAR_CONFIG_FILE", undefined)
   const credentialMode = yield* choice(sources, "CREDENTIAL_MODE", ["secretKeyRef", "plain"] as const, d.credentialMode)
   const onInfrastructureFailure = yield* choice(
     sources,
@@ -260,6 +265,7 @@ export const parseSettings = Effect.fnUntraced(function*(sources: SettingSources
   const logLevel = yield* choice(sources, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, d.logLevel)
   return {
     injectorNamespace,
+    sidecarConfigFile,
     credentialMode,
     onInfrastructureFailure,
     sidecarResources,

@@ -122,7 +122,11 @@ export const serveCommand = Command.make(
     credentialMode: optionalString("credential-mode", "secretKeyRef (default) or plain"),
     onInfrastructureFailure: optionalString("on-infrastructure-failure", "deny (default) or admit"),
     serviceName: serviceNameFlag,
-    exampleCurl: optionalString("example-curl", "Print a curl command that posts this AdmissionReview file once serving")
+    exampleCurl: optionalString("example-curl", "Print a curl command that posts this AdmissionReview file once serving"),
+    sidecarConfigFile: optionalString(
+      "sidecar-config-file",
+      "Read the sidecar template from this file (re-read when it changes) instead of the ConfigMap filer-sidecar-injector-json"
+    )
   },
   Effect.fn(function*(flags) {
     const value = Option.getOrUndefined
@@ -136,7 +140,8 @@ export const serveCommand = Command.make(
       REQUEST_BUDGET_MS: value(flags.requestBudgetMs),
       MAX_BODY_BYTES: value(flags.maxBodyBytes),
       CREDENTIAL_MODE: value(flags.credentialMode),
-      ON_INFRASTRUCTURE_FAILURE: value(flags.onInfrastructureFailure)
+      ON_INFRASTRUCTURE_FAILURE: value(flags.onInfrastructureFailure),
+      SIDECAR_CONFIG_FILE: value(flags.sidecarConfigFile)
     })
     const settings = Settings.layerFromSources(sources)
     const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, Settings | FileSystem | Path> = Option.match(
