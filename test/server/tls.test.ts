@@ -470,7 +470,7 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
         assert.isTrue(yield* cert.ready)
         assert.strictEqual(cluster.all().filter((object) => object.kind === "Secret").length, 0)
         assert.strictEqual(warnings.length, 1)
-        assert.match(warnings[0]!, /in memory.*replicas will not share a CA.*get and create Secrets in namespace das/)
+        assert.match(warnings[0]!, /in memory.*replicas will not share a CA.*rights on Secrets in namespace das that manifests\/overlays\/self-signed grants/)
       }).pipe(Effect.provide(memoryKube())))
   }
 

@@ -111,7 +111,7 @@ const withPreviousCa = (checked: CheckedPair, previousCa: string | undefined): C
  */
 const isForbidden = (error: unknown): boolean => Predicate.isTagged(error, "KubeForbidden")
 
-/** Without a Secret to share it through: a CA of this replica's own, in memory, said once per generation. */
+/** Without a Secret to share it through: a CA of this replica's own, in memory, with one warning each time. */
 const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly message: string }) =>
   Effect.gen(function*() {
     const generated = yield* generateSelfSigned(options)
@@ -119,8 +119,8 @@ const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly 
     yield* Effect.logWarning(
       `cannot keep the self-signed CA in the Secret ${options.namespace}/${options.secretName} (forbidden), ` +
         "so it is kept in memory, as the Go injector did: replicas will not share a CA, and each registers its own " +
-        "in the webhook configuration, so run a single replica; to share it, let the ServiceAccount get and create " +
-        `Secrets in namespace ${options.namespace} (the RBAC of manifests/overlays/self-signed)`
+        "in the webhook configuration, so run a single replica; to share it, give the ServiceAccount the rights " +
+        `on Secrets in namespace ${options.namespace} that manifests/overlays/self-signed grants`
     ).pipe(Effect.annotateLogs({ ...logAnnotations(checked.info), refused: refused.message }))
     return checked
   })
