@@ -2,14 +2,17 @@
  * The command line: `serve` (the webhook), `review` and `inject` (offline,
  * against a cluster folder), `rbac` (the ClusterRole for the filers list).
  * Every failure ends as one line on stderr and an exit code (see
- * commands/exit.ts).
+ * commands/exit.ts). The Go injector's arguments are translated first
+ * (commands/legacyArgs.ts).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Runtime } from "effect"
+import { Effect } from "effect"
 import { Command } from "effect/cli"
+import { cliPresenter, exitCodeOf, failWith } from "./commands/exit.ts"
 import { injectCommand } from "./commands/inject.ts"
 import { rbacCommand } from "./commands/rbac.ts"
+import { DeprecatedInvocation, interpretArgs } from "./commands/legacyArgs.ts"
 import { reviewCommand } from "./commands/review.ts"
 import { serveCommand } from "./commands/serve.ts"
 
@@ -18,13 +21,19 @@ const root = Command.make("filer-sidecar-injector").pipe(
   Command.withSubcommands([serveCommand, reviewCommand, injectCommand, rbacCommand])
 )
 
-export const main = root.pipe(
-  Command.run({ version: "0.1.0" }),
-  Effect.provide(NodeServices.layer)
-)
+/** Runs the command line `argv` (the arguments after the program's name). */
+export const main = (argv: ReadonlyArray<string>) => {
+  const invocation = interpretArgs(argv)
+  const run = invocation._tag === "UsageError"
+    ? failWith(invocation.message, 2)
+    : Command.runWith(root, { version: "0.1.0" })(invocation.args).pipe(
+      Effect.provideService(DeprecatedInvocation, invocation.deprecation)
+    )
+  return run.pipe(Effect.provide(cliPresenter), Effect.provide(NodeServices.layer))
+}
 
-export const runMain = () =>
-  NodeRuntime.runMain(main, {
+export const runMain = (argv: ReadonlyArray<string> = process.argv.slice(2)) =>
+  NodeRuntime.runMain(main(argv), {
     disableErrorReporting: true,
     // SIGTERM interrupts the server, which then drains: that is a clean exit, not 130.
     teardown: (exit, onExit) => {
@@ -33,7 +42,7 @@ export const runMain = () =>
       if (interruptedOnly) return onExit(0)
       const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
       // Failures that reach here were printed already (CommandFailed, or effect/cli's usage errors).
-      if (failure !== undefined) return onExit(Runtime.getErrorExitCode(failure.error))
+      if (failure !== undefined) return onExit(exitCodeOf(failure.error))
       // A defect: say so once, without a stack trace that could carry request data.
       process.stderr.write(`error: unexpected failure (${exit.cause.reasons[0]?._tag ?? "unknown"})\n`)
       return onExit(1)

@@ -1,6 +1,7 @@
 /**
  * ClusterConfig: the injector's own configuration, the filers list and the
- * sidecar template, from the two ConfigMaps in its namespace.
+ * sidecar template, from the two ConfigMaps in its namespace (or the template
+ * from a file, `templateFile.ts`, as the Go injector read it).
  *
  * `layer` watches both through KubeClient (live or in memory alike): a change
  * takes effect without a restart; an invalid update is logged and the last
@@ -15,6 +16,7 @@ import { recordConfigReload } from "../observability/Metrics.ts"
 import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { ConfigMap } from "./objects.ts"
+import { type TemplateSource, templateFileSource } from "./templateFile.ts"
 
 export interface ClusterConfigSnapshot {
   readonly filers: Filers
@@ -46,6 +48,8 @@ export interface WatchOptions {
   readonly initialBackoff?: Duration.Input
   readonly maxBackoff?: Duration.Input
   readonly onReload?: ReloadObserver
+  /** The template from elsewhere than its ConfigMap; by default the file of the sidecarConfigFile setting, if any. */
+  readonly templateSource?: TemplateSource
 }
 
 const watchSlot = <A>(
@@ -55,9 +59,10 @@ const watchSlot = <A>(
   parse: (namespace: string, data: Readonly<Record<string, string>>) => Result.Result<A, ConfigurationError>,
   slot: Ref.Ref<Slot<A>>,
   settled: Deferred.Deferred<void>,
-  options: WatchOptions
+  options: WatchOptions,
+  source?: Pick<TemplateSource, "object" | "versions">
 ) => {
-  const object = `ConfigMap ${namespace}/${name}`
+  const object = source?.object ?? `ConfigMap ${namespace}/${name}`
   // Counted always (config_reloads_total, observability/Metrics.ts), then handed to the caller's observer.
   const observe: ReloadObserver = (what, result) =>
     Effect.andThen(recordConfigReload(what, result), options.onReload?.(what, result) ?? Effect.void)
@@ -89,9 +94,12 @@ const watchSlot = <A>(
       yield* Deferred.succeed(settled, undefined)
     })
 
+  const versions = (): Stream.Stream<Option.Option<ConfigMap>, { readonly message: string }> =>
+    source?.versions ?? kube.watchConfigMap(namespace, name)
+
   // One watch after another for as long as the layer lives.
   const loop = (backoff: Duration.Duration): Effect.Effect<never> =>
-    kube.watchConfigMap(namespace, name).pipe(
+    versions().pipe(
       Stream.runForEach(apply),
       Effect.matchEffect({
         // The server ended the watch (they do, every few minutes): open a new one at once.
@@ -127,7 +135,10 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
       ClusterConfig,
       Effect.gen(function*() {
         const kube = yield* KubeClient
-        const { injectorNamespace } = yield* ClusterSettings
+        const { injectorNamespace, sidecarConfigFile } = yield* ClusterSettings
+        // As the Go injector read it (README: "Migrating from the Go injector").
+        const templateSource = options.templateSource ??
+          (sidecarConfigFile === undefined ? undefined : templateFileSource(sidecarConfigFile))
         const filers = yield* Ref.make<Slot<Filers>>({ good: Option.none(), problem: Option.none() })
         const template = yield* Ref.make<Slot<SidecarTemplate>>({ good: Option.none(), problem: Option.none() })
         const filersSettled = yield* Deferred.make<void>()
@@ -136,7 +147,16 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
           watchSlot(kube, injectorNamespace, filersListName, parseFilers, filers, filersSettled, options)
         )
         yield* Effect.forkScoped(
-          watchSlot(kube, injectorNamespace, sidecarTemplateName, parseSidecarTemplate, template, templateSettled, options)
+          watchSlot(
+            kube,
+            injectorNamespace,
+            sidecarTemplateName,
+            templateSource?.parse ?? parseSidecarTemplate,
+            template,
+            templateSettled,
+            options,
+            templateSource
+          )
         )
 
         const currentOf = <A>(slot: Ref.Ref<Slot<A>>, object: string) =>
@@ -152,7 +172,7 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
         return ClusterConfig.of({
           current: Effect.all({
             filers: currentOf(filers, `ConfigMap ${injectorNamespace}/${filersListName}`),
-            template: currentOf(template, `ConfigMap ${injectorNamespace}/${sidecarTemplateName}`)
+            template: currentOf(template, templateSource?.object ?? `ConfigMap ${injectorNamespace}/${sidecarTemplateName}`)
           }),
           ready: Effect.map(
             Effect.all([Ref.get(filers), Ref.get(template)]),

@@ -3,7 +3,7 @@
  * Kubernetes API call may take. Read by ClusterConfig and the live KubeClient.
  */
 import type { Duration } from "effect"
-import { configOf, millis, namespaceName, setting, SettingsService } from "../config/setting.ts"
+import { configOf, millis, namespaceName, setting, SettingsService, text } from "../config/setting.ts"
 
 export const clusterSettings = {
   injectorNamespace: setting({
@@ -12,6 +12,13 @@ export const clusterSettings = {
     default: "das",
     parse: namespaceName,
     description: "namespace holding filers-list and filer-sidecar-injector-json (default das)"
+  }),
+  sidecarConfigFile: setting({
+    env: "SIDECAR_CONFIG_FILE",
+    flag: "--sidecar-config-file",
+    parse: text,
+    description:
+      "read the sidecar template from this file (the JSON of filer-sidecar-injector-json's sidecarconfig.json), re-read when it changes, instead of that ConfigMap"
   }),
   kubeCallTimeout: setting({
     env: "KUBE_CALL_TIMEOUT_MS",
@@ -24,6 +31,8 @@ export const clusterSettings = {
 export interface ClusterSettingsShape {
   /** Where `filers-list` and `filer-sidecar-injector-json` live. */
   readonly injectorNamespace: string
+  /** The sidecar template from this file (as the Go injector read it) instead of `filer-sidecar-injector-json`. */
+  readonly sidecarConfigFile: string | undefined
   /** The time one Kubernetes API call may take (a watch: to open). */
   readonly kubeCallTimeout: Duration.Duration
 }

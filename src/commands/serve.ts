@@ -35,6 +35,7 @@ import { load, oneOf, setting } from "../config/setting.ts"
 import { tracingLayerFromEnv } from "../observability/Tracing.ts"
 import { failWith } from "./exit.ts"
 import { flagsOverEnvironment, settingFlags } from "./flags.ts"
+import { DeprecatedInvocation } from "./legacyArgs.ts"
 
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
@@ -158,11 +159,15 @@ export const serveCommand = Command.make(
         ))
     )
 
-    yield* Effect.gen(function*() {
+    const serving = Effect.gen(function*() {
       if (Option.isSome(flags.exampleCurl)) yield* printExampleCurl(flags.exampleCurl.value)
       return yield* Effect.never
-    }).pipe(
-      Effect.provide(server),
+    }).pipe(Effect.provide(server))
+    // Logged before the server starts, so it is the first line of the log.
+    const deprecation = yield* DeprecatedInvocation
+    const warnDeprecated = deprecation === undefined ? Effect.void : Effect.logWarning(deprecation)
+
+    yield* Effect.andThen(warnDeprecated, serving).pipe(
       // Outside the server: every request span goes to the tracer, and the last ones are flushed after it stops.
       Effect.provide(tracingLayerFromEnv()),
       Effect.provide(logs),

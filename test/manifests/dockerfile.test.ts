@@ -12,53 +12,9 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { ServerSettings } from "../../src/server/ServerSettings.ts"
+import { execForm, instructions, readStages } from "../support/dockerfile.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-
-interface Instruction {
-  readonly keyword: string
-  readonly value: string
-}
-
-interface Stage {
-  readonly from: string
-  readonly name: string | undefined
-  readonly instructions: ReadonlyArray<Instruction>
-}
-
-/** Dockerfile instructions grouped by stage: comments dropped, continuation lines joined. */
-const readStages = (text: string): ReadonlyArray<Stage> => {
-  const logical = text
-    .split("\n")
-    .filter((line) => !/^\s*#/.test(line))
-    .join("\n")
-    .replace(/\\\n/g, " ")
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line !== "")
-  const stages: Array<{ from: string; name: string | undefined; instructions: Array<Instruction> }> = []
-  for (const line of logical) {
-    const match = /^(\w+)\s+(.*)$/.exec(line)
-    if (match === null) throw new Error(`not an instruction: ${line}`)
-    const keyword = match[1]!.toUpperCase()
-    const value = match[2]!.trim()
-    if (keyword === "FROM") {
-      const [image, as, name] = value.replace(/--platform=\S+\s+/, "").split(/\s+/)
-      stages.push({ from: image!, name: as?.toUpperCase() === "AS" ? name : undefined, instructions: [] })
-    } else if (keyword !== "ARG" || stages.length > 0) {
-      const stage = stages.at(-1)
-      if (stage === undefined) throw new Error(`${keyword} before the first FROM`)
-      stage.instructions.push({ keyword, value })
-    }
-  }
-  return stages
-}
-
-const execForm = (value: string): ReadonlyArray<string> => {
-  const parsed: unknown = JSON.parse(value)
-  if (!Array.isArray(parsed)) throw new Error(`not the exec (JSON) form: ${value}`)
-  return parsed as ReadonlyArray<string>
-}
 
 /**
  * Whether the Docker build context leaves out `path`, by .dockerignore's rules:
@@ -98,8 +54,6 @@ const ignored = (patterns: ReadonlyArray<string>, path: string) => {
 const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8")
 const stages = readStages(dockerfile)
 const final = stages.at(-1)!
-const instructions = (stage: Stage, keyword: string) =>
-  stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.value)
 
 const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
   readonly bin: Readonly<Record<string, string>>

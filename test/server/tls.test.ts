@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Redacted, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Logger, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
@@ -10,7 +10,7 @@ import * as tls from "node:tls"
 import { X509Certificate } from "node:crypto"
 import { inspect } from "node:util"
 import { beforeAll } from "vitest"
-import { KubeForbidden } from "../../src/cluster/errors.ts"
+import { KubeForbidden, KubeRequestFailed } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { ServingCertificateShape } from "../../src/server/tls/holder.ts"
@@ -449,14 +449,39 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
       assert.isTrue(yield* cert.ready)
     }).pipe(Effect.scoped, Effect.provide(memoryKube())), 30_000)
 
-  it.live("fails with a typed error when the Kubernetes API refuses", () =>
+  // The Go injector's ClusterRole may get Secrets but not create them; other RBAC may not even get them.
+  for (const verb of ["create", "get"]) {
+    it.live(`keeps the CA in memory, with one warning, when it may not ${verb} the Secret`, () =>
+      Effect.gen(function*() {
+        const cluster = yield* MemoryCluster
+        cluster.addFault({
+          matches: (call) => call.resource === "secrets" && call.verb === verb,
+          error: (call) => new KubeForbidden({ ...call, status: 403 })
+        })
+        const warnings: Array<string> = []
+        const cert = yield* replica().pipe(
+          Effect.provide(Logger.layer([Logger.make((entry) => {
+            if (entry.logLevel === "Warn") warnings.push(String(entry.message))
+          })]))
+        )
+        const caPem = yield* cert.caPem
+        assert.isDefined(caPem)
+        assert.isTrue(new X509Certificate(cert.materialUnsafe().certPem).verify(new X509Certificate(caPem!).publicKey))
+        assert.isTrue(yield* cert.ready)
+        assert.strictEqual(cluster.all().filter((object) => object.kind === "Secret").length, 0)
+        assert.strictEqual(warnings.length, 1)
+        assert.match(warnings[0]!, /in memory.*replicas will not share a CA.*rights on Secrets in namespace das that manifests\/overlays\/self-signed grants/)
+      }).pipe(Effect.provide(memoryKube())))
+  }
+
+  it.live("fails with a typed error when the Kubernetes API fails otherwise", () =>
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.resource === "secrets",
-        error: (call) => new KubeForbidden({ ...call, status: 403 })
+        error: (call) => new KubeRequestFailed({ ...call, reason: "HTTP 422" })
       })
       const error = yield* Effect.flip(replica())
-      assert.strictEqual(error._tag, "KubeForbidden")
+      assert.strictEqual(error._tag, "KubeRequestFailed")
     }).pipe(Effect.provide(memoryKube())))
 })

@@ -341,16 +341,29 @@ export const spawnServe = (
   env: Readonly<Record<string, string>> = {},
   timeoutMillis = 15_000
 ): Promise<ServeProcess> =>
+  spawnListening(
+    [process.execPath, path.join(repoRoot, "src", "bin.ts"), "serve", "--host", "127.0.0.1", "--port", "0", ...args],
+    env,
+    timeoutMillis
+  )
+
+/**
+ * Spawns `command` (program and arguments) in the repository, as spawnServe
+ * does, for command lines spawnServe cannot write (the Go injector's
+ * arguments, the image's entry point). Listen on port 0 through `env` (PORT).
+ */
+export const spawnListening = (
+  command: readonly [string, ...Array<string>],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMillis = 15_000
+): Promise<ServeProcess> =>
   new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [path.join(repoRoot, "src", "bin.ts"), "serve", "--host", "127.0.0.1", "--port", "0", ...args],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, LOG_LEVEL: "info", ...env },
-        stdio: ["ignore", "pipe", "pipe"]
-      }
-    )
+    const [program, ...args] = command
+    const child = spawn(program, args, {
+      cwd: repoRoot,
+      env: { ...process.env, LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     const stdout: Array<string> = []
     const stderr: Array<string> = []
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>

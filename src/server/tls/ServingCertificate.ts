@@ -15,8 +15,8 @@ import type { KubeError } from "../../cluster/errors.ts"
 import type { KubeClient } from "../../cluster/KubeClient.ts"
 import { fromFiles } from "./fileReload.ts"
 import { makeHolder, type ServingCertificateShape } from "./holder.ts"
-import { checkPair, logAnnotations, type TlsMaterialError } from "./material.ts"
-import { type CertificateGenerationError, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
+import { logAnnotations, type TlsMaterialError } from "./material.ts"
+import { type CertificateGenerationError, checkGenerated, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
 import { acquireShared, renewShared, type SharedSelfSignedOptions } from "./sharedCa.ts"
 
 export class ServingCertificate extends Context.Service<ServingCertificate, ServingCertificateShape>()(
@@ -47,10 +47,7 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
       ServingCertificate,
       Effect.gen(function*() {
         const generated = yield* generateSelfSigned(options)
-        const checked = yield* checkPair(generated.certPem, generated.keyPem, generated.caPem, {
-          cert: "generated certificate",
-          key: "generated key"
-        }).pipe(Effect.orDie)
+        const checked = yield* checkGenerated(generated)
         yield* Effect.logInfo("serving a self-signed certificate").pipe(
           Effect.annotateLogs({ ...logAnnotations(checked.info), generationMillis: generated.generationMillis })
         )
@@ -74,6 +71,9 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
    * certificate is within `minRemaining` of its end, it moves to the next
    * Secret and publishes the new material (`changes`, `onChange`), so a
    * server that runs for a year never serves an expired certificate.
+   *
+   * Where reading or creating the Secret is forbidden, the CA is kept in
+   * memory (as the Go injector did), with a warning: replicas then do not share it.
    */
   static readonly layerSelfSignedShared = (
     options: SharedSelfSignedOptions

@@ -8,7 +8,7 @@ import type * as X509 from "@peculiar/x509"
 import { Clock, Duration, Effect, Schema } from "effect"
 import { KeyObject, randomBytes, webcrypto } from "node:crypto"
 import { isIP } from "node:net"
-import { makeTlsMaterial, type TlsMaterial } from "./material.ts"
+import { type CheckedPair, checkPair, makeTlsMaterial, type TlsMaterial } from "./material.ts"
 
 /** Generating keys or certificates failed (WebCrypto refused). */
 export class CertificateGenerationError extends Schema.TaggedError<CertificateGenerationError>()(
@@ -164,3 +164,10 @@ export const generateSelfSigned = (options: SelfSignedOptions): Effect.Effect<Ge
     const material = makeTlsMaterial(result)
     return Object.assign(material, { caPem: result.caPem, generationMillis: finished - started })
   })
+
+/** Freshly generated material as a served pair: it always checks, so a failure here is a defect. */
+export const checkGenerated = (generated: GeneratedMaterial): Effect.Effect<CheckedPair> =>
+  checkPair(generated.certPem, generated.keyPem, generated.caPem, {
+    cert: "generated certificate",
+    key: "generated key"
+  }).pipe(Effect.orDie)

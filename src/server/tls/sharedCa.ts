@@ -5,14 +5,18 @@
  * A Secret that cannot be served or expires soon is left alone (KubeClient
  * cannot replace or delete Secrets) and the next one in the chain is used,
  * both at start (`acquireShared`) and by a running replica (`renewShared`).
+ *
+ * Where the Secret may be neither read nor created (the Go injector's RBAC
+ * cannot create Secrets), the CA is kept in memory, as the Go injector kept
+ * it: served and registered all the same, but not shared between replicas.
  */
-import { Clock, Duration, Effect, Redacted, Schedule } from "effect"
+import { Clock, Duration, Effect, Predicate, Redacted, Schedule } from "effect"
 import { X509Certificate } from "node:crypto"
 import { isRetryable, type KubeError } from "../../cluster/errors.ts"
 import { KubeClient } from "../../cluster/KubeClient.ts"
 import type { Secret } from "../../cluster/objects.ts"
 import { type CheckedPair, checkPair, logAnnotations, makeTlsMaterial, TlsMaterialError } from "./material.ts"
-import { generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
+import { checkGenerated, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
 
 export interface SharedSelfSignedOptions extends SelfSignedOptions {
   readonly secretName: string
@@ -101,10 +105,37 @@ const withPreviousCa = (checked: CheckedPair, previousCa: string | undefined): C
     }
 
 /**
- * The first usable Secret of the chain, created when the chain ends before
- * one is found, with the previous CA added while it is still valid.
+ * A Secret the ServiceAccount may not read or create. The one place that
+ * tells a forbidden call from other failures, so the KubeError it reads can
+ * change shape without touching the fallback.
  */
-export const acquireShared = Effect.fnUntraced(function*(options: SharedSelfSignedOptions) {
+const isForbidden = (error: unknown): boolean => Predicate.isTagged(error, "KubeForbidden")
+
+/** Without a Secret to share it through: a CA of this replica's own, in memory, with one warning each time. */
+const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly message: string }) =>
+  Effect.gen(function*() {
+    const generated = yield* generateSelfSigned(options)
+    const checked = yield* checkGenerated(generated)
+    yield* Effect.logWarning(
+      `cannot keep the self-signed CA in the Secret ${options.namespace}/${options.secretName} (forbidden), ` +
+        "so it is kept in memory, as the Go injector did: replicas will not share a CA, and each registers its own " +
+        "in the webhook configuration, so run a single replica; to share it, give the ServiceAccount the rights " +
+        `on Secrets in namespace ${options.namespace} that manifests/overlays/self-signed grants`
+    ).pipe(Effect.annotateLogs({ ...logAnnotations(checked.info), refused: refused.message }))
+    return checked
+  })
+
+/**
+ * The first usable Secret of the chain, created when the chain ends before
+ * one is found, with the previous CA added while it is still valid. When
+ * reading or creating it is forbidden, a CA kept in memory instead.
+ */
+export const acquireShared = (options: SharedSelfSignedOptions) =>
+  acquireFromSecrets(options).pipe(
+    Effect.catchIf(isForbidden, (refused) => inMemoryFallback(options, refused))
+  )
+
+const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSignedOptions) {
   const kube = yield* KubeClient
   let previousCa: string | undefined
   for (let generation = 1; generation <= maxGenerations; generation++) {
@@ -139,10 +170,7 @@ export const acquireShared = Effect.fnUntraced(function*(options: SharedSelfSign
       Effect.catchTag("KubeConflict", () => Effect.succeed(false))
     )
     if (created) {
-      const checked = yield* checkPair(generated.certPem, generated.keyPem, generated.caPem, {
-        cert: "generated certificate",
-        key: "generated key"
-      }).pipe(Effect.orDie)
+      const checked = yield* checkGenerated(generated)
       yield* Effect.logInfo("generated the shared self-signed certificate and stored it").pipe(
         Effect.annotateLogs({
           ...logAnnotations(checked.info),

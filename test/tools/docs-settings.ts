@@ -5,10 +5,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { everySetting } from "../src/commands/settings.ts"
-import { withSettingsTable } from "../src/config/table.ts"
+import { everySetting } from "../../src/commands/settings.ts"
+import { withSettingsTable } from "../../src/config/table.ts"
 
-const readme = join(import.meta.dirname, "..", "README.md")
+const readme = join(import.meta.dirname, "..", "..", "README.md")
 const updated = withSettingsTable(readFileSync(readme, "utf8"), everySetting)
 if (updated === undefined) {
   process.stderr.write("README.md: the settings table's markers are missing\n")
