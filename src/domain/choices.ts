@@ -2,7 +2,7 @@
  * Per-notebook choices: annotations on the pod (which Kubeflow PodDefaults
  * add, so an admin can offer them as "configurations" in the notebook form)
  * that narrow what is mounted, mount it read-only, or size the sidecars,
- * within bounds the operator sets (README, "Per-notebook choices").
+ * within bounds the operator sets (docs/behaviour.md, "Per-notebook choices").
  *
  * Pure: annotations in, a typed value and its problems out. A choice that is
  * malformed or out of bounds is refused with a warning and the default kept;

@@ -7,6 +7,9 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import fc from "fast-check"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseAllDocuments } from "yaml"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import { choiceAnnotation, type ChoiceName } from "../../src/domain/choices.ts"
@@ -14,6 +17,7 @@ import { compareQuantities, parseQuantity } from "../../src/domain/quantity.ts"
 import {
   answer,
   clusterObjects,
+  exampleClusterObjects,
   memoryPipeline,
   mutatedPod,
   notebookContainer,
@@ -21,6 +25,7 @@ import {
   type Pod,
   podReview,
   quietLogs,
+  repoRoot,
   runAdmission
 } from "../support/pipelineHarness.ts"
 
@@ -263,6 +268,34 @@ layer(cluster)("all choices at once", (it) => {
         )
       )
     }))
+})
+
+// The README's PodDefaults, as Kubeflow's webhook would apply them to a notebook pod.
+describe("the README's PodDefault example", () => {
+  const block = readFileSync(join(repoRoot, "README.md"), "utf8")
+    .split("```yaml\n")
+    .map((part) => part.split("```")[0]!)
+    .find((part) => part.includes("kind: PodDefault"))
+  const podDefaults: Array<Pod> = parseAllDocuments(block ?? "").map((document) => document.toJS())
+
+  it.effect("offers two configurations that apply without a warning, alone or together", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(podDefaults.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`), [
+        "kubeflow.org/v1alpha1 PodDefault filers-read-only",
+        "kubeflow.org/v1alpha1 PodDefault filers-project-x"
+      ])
+      for (const podDefault of podDefaults) assert.isString(podDefault.spec.desc)
+      const annotations = Object.assign({}, ...podDefaults.map((p) => p.spec.annotations))
+      const pod = notebookPod()
+      pod.metadata.annotations = annotations
+      const review = podReview(pod)
+      const { response } = yield* answer(review)
+      assert.deepStrictEqual(response.warnings, undefined)
+      const mutated = mutatedPod(review, response)
+      assert.deepStrictEqual(mountPaths(mutated), ["/home/jovyan/filers/fld5filersvm/division/project"])
+      assert.isTrue(notebookContainer(mutated).volumeMounts[1].readOnly)
+      assert.strictEqual(sidecars(mutated)[0].resources.limits.memory, "2Gi")
+    }).pipe(Effect.provide(Layer.mergeAll(memoryPipeline(exampleClusterObjects()), quietLogs))))
 })
 
 // Whatever a PodDefault or a user writes in the annotations, the pod is allowed,
