@@ -10,6 +10,7 @@
  */
 import { Result } from "effect"
 import { compareQuantities, isPositive, parseQuantity, type Quantity } from "./quantity.ts"
+import type { ShareSelection } from "./selection.ts"
 import { parseShareList } from "./shares.ts"
 import { maxWarningLength, quote } from "./warnings.ts"
 
@@ -53,13 +54,6 @@ export interface SidecarResources {
   readonly limits: ResourceQuantities
 }
 
-/** Which shares a notebook wants: `svm/share` and `svm/*` entries. */
-export interface ShareSelection {
-  /** The entries, deduplicated and sorted: what the status annotation lists. */
-  readonly entries: ReadonlyArray<string>
-  /** SVM → every share (`*`), or the shares named. */
-  readonly bySvm: ReadonlyMap<string, "*" | ReadonlySet<string>>
-}
 
 /** What the annotations chose and the injector accepted. */
 export interface Choices {
@@ -89,16 +83,6 @@ export interface ChoiceBounds {
 
 export const noChoices: Choices = { shares: undefined, readOnly: false, sidecarResources: { requests: {}, limits: {} }, refused: [] }
 
-/** Whether the notebook wants any share of `svm`: every SVM when it chose nothing. */
-export const selectsSvm = (selection: ShareSelection | undefined, svm: string): boolean =>
-  selection === undefined || selection.bySvm.has(svm)
-
-/** Whether the notebook wants `share` of `svm`. */
-export const selectsShare = (selection: ShareSelection | undefined, svm: string, share: string): boolean => {
-  if (selection === undefined) return true
-  const wanted = selection.bySvm.get(svm)
-  return wanted === "*" || (wanted !== undefined && wanted.has(share))
-}
 
 // -----------------------------------------------------------------------------
 // Parsing

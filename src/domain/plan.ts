@@ -4,7 +4,7 @@
  * give the same plan, SVMs in sorted order and shares in list order.
  */
 import { Redacted, Result } from "effect"
-import { selectsShare, selectsSvm, type ShareSelection } from "./choices.ts"
+import { selectsShare, selectsSvm, type ShareSelection } from "./selection.ts"
 import type { Filers } from "./filers.ts"
 import { bucketName } from "./hash.ts"
 import {
@@ -100,7 +100,7 @@ export interface PlanInput {
   readonly secrets: ReadonlyMap<string, SecretLookup>
   /** The most shares the pod gets (Settings.maxSharesPerPod); the first ones, in plan order, are kept. */
   readonly maxShares: number
-  /** The shares the pod chose (src/domain/choices.ts); the others are left out silently. Absent: all. */
+  /** The shares the pod chose (src/domain/selection.ts); the others are left out silently. Absent: all. */
   readonly selection?: ShareSelection | undefined
 }
 

@@ -7,10 +7,9 @@ import {
   checkSelection,
   formatChoiceWarning,
   noChoices,
-  parseChoices,
-  selectsShare,
-  selectsSvm
+  parseChoices
 } from "../../src/domain/choices.ts"
+import { selectsShare, selectsSvm } from "../../src/domain/selection.ts"
 import { maxWarningLength } from "../../src/domain/warnings.ts"
 
 const bounds: ChoiceBounds = {
