@@ -19,6 +19,7 @@ import {
   AdmissionReviewRequest,
   reviewResponse
 } from "../domain/admission.ts"
+import { checkSelection, formatChoiceWarning, parseChoices } from "../domain/choices.ts"
 import { decidePod, decideRequest } from "../domain/decide.ts"
 import type { Json, JsonObject } from "../domain/json.ts"
 import { isJsonObject } from "../domain/json.ts"
@@ -143,9 +144,15 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   }
 
   const settings = yield* AdmissionSettings
+  // The pod's own choices, within the operator's bounds: refused ones are warnings, never a denial.
+  const chosen = parseChoices(pod.metadata?.annotations, {
+    defaults: settings.sidecarResources,
+    maxima: settings.sidecarMaxima
+  })
+  const choices = chosen.choices
   const budget = settings.requestBudget
   const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
-  const resolved = yield* resolve(decision.namespace, deadline).pipe(
+  const resolved = yield* resolve(decision.namespace, deadline, choices.shares).pipe(
     Effect.timeoutOrElse({
       duration: budget,
       orElse: () =>
@@ -181,7 +188,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   const { config, secrets, shares } = resolved.success.value
 
   const planned = yield* Effect.sync(() =>
-    plan({ pod, shares, filers: config.filers, secrets, maxShares: settings.maxSharesPerPod })
+    plan({ pod, shares, filers: config.filers, secrets, maxShares: settings.maxSharesPerPod, selection: choices.shares })
   ).pipe(spans.plan)
   const goofys = yield* GoofysRetryPolicy
   const rawPod = object as JsonObject
@@ -191,12 +198,16 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
       notebookContainer: decision.notebookContainer,
       plan: planned,
       template: config.template,
-      settings: { credentialMode: settings.credentialMode, sidecarResources: settings.sidecarResources, goofys }
+      settings: { credentialMode: settings.credentialMode, sidecarResources: settings.sidecarResources, goofys },
+      choices
     })
   ).pipe(spans.render)
   const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(spans.diff)
 
-  const warnings = planned.skips.map(formatWarning)
+  const warnings = [
+    ...[...chosen.problems, ...checkSelection(choices.shares, shares)].map(formatChoiceWarning),
+    ...planned.skips.map(formatWarning)
+  ]
   const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
   const unchanged = sharesMounted === 0
     ? { reason: "no share could be mounted", skipCode: "nothing_to_mount" as const }

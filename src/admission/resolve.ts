@@ -9,6 +9,7 @@ import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import type { KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { retryWithinDeadline } from "../cluster/KubeRetry.ts"
+import type { ShareSelection } from "../domain/selection.ts"
 import { secretNameFor } from "../domain/names.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
 import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Kube.ts"
@@ -26,7 +27,7 @@ export interface Resolved {
 const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error._tag, problem: error.message })
 
 /** `None` when the namespace has no `existing-shares`: nothing to inject, and nothing wrong. */
-export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: number) {
+export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: number, selection?: ShareSelection) {
   const kube = yield* KubeClient
   const clusterConfig = yield* ClusterConfig
 
@@ -52,7 +53,8 @@ export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: 
   const shares = sharesMap.value.data
 
   const lookups = yield* Effect.forEach(
-    svmsNeedingSecrets(shares, config.filers),
+    // Only the SVMs the pod chose: another SVM's Secret can neither mount nor deny it.
+    svmsNeedingSecrets(shares, config.filers, selection),
     (svm) =>
       retryWithinDeadline(kube.getSecret(namespace, secretNameFor(svm)), deadline).pipe(
         annotateKubeOutcome,

@@ -11,6 +11,7 @@
  */
 import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Record, Result, Schema } from "effect"
 import { isDns1123Label, isDns1123Subdomain } from "../domain/names.ts"
+import { parseQuantity } from "../domain/quantity.ts"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", {
   setting: Schema.String,
@@ -154,11 +155,12 @@ export const wholeNumber = (min: number, max: number): Parse<number> => (raw) =>
 export const millis = (min: number, max: number): Parse<Duration.Duration> => (raw) =>
   Result.map(wholeNumber(min, max)(raw), Duration.millis)
 
-// A Kubernetes resource quantity, as resource.Quantity parses it.
-const quantityPattern = /^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$/
-
+/** A Kubernetes resource quantity, not negative, kept as written. */
 export const quantity: Parse<string> = textWhere(
-  (raw) => quantityPattern.test(raw) && !raw.startsWith("-"),
+  (raw) => {
+    const value = parseQuantity(raw)
+    return value !== undefined && value.numerator >= 0n
+  },
   "a Kubernetes quantity such as 100m, 1, 100Mi or 10Gi"
 )
 

@@ -4,6 +4,7 @@
  * give the same plan, SVMs in sorted order and shares in list order.
  */
 import { Redacted, Result } from "effect"
+import { selectsShare, selectsSvm, type ShareSelection } from "./selection.ts"
 import type { Filers } from "./filers.ts"
 import { bucketName } from "./hash.ts"
 import {
@@ -99,6 +100,8 @@ export interface PlanInput {
   readonly secrets: ReadonlyMap<string, SecretLookup>
   /** The most shares the pod gets (Settings.maxSharesPerPod); the first ones, in plan order, are kept. */
   readonly maxShares: number
+  /** The shares the pod chose (src/domain/selection.ts); the others are left out silently. Absent: all. */
+  readonly selection?: ShareSelection | undefined
 }
 
 /** SVM keys in the deterministic order everything is planned in (**fix**: the original used map order). */
@@ -133,8 +136,12 @@ const checkSvm = (svm: string, rawList: string, filers: Filers): SvmCheck => {
 }
 
 /** The SVMs whose credentials Secret is worth reading: every other one is skipped without it. */
-export const svmsNeedingSecrets = (shares: Readonly<Record<string, string>>, filers: Filers): ReadonlyArray<string> =>
-  sortedSvms(shares).filter((svm) => Result.isSuccess(checkSvm(svm, shares[svm], filers)))
+export const svmsNeedingSecrets = (
+  shares: Readonly<Record<string, string>>,
+  filers: Filers,
+  selection?: ShareSelection
+): ReadonlyArray<string> =>
+  sortedSvms(shares).filter((svm) => selectsSvm(selection, svm) && Result.isSuccess(checkSvm(svm, shares[svm], filers)))
 
 /** `https://host:9000/path` → `host:9000/path` (**fix**: the original cut 8 characters, breaking `http://`). */
 export const stripScheme = (url: string): string => url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, "")
@@ -173,6 +180,8 @@ export const plan = (input: PlanInput): Plan => {
   let sharesPlanned = 0
 
   for (const svm of sortedSvms(input.shares)) {
+    // Not chosen by the pod: not mounted, and not checked or warned about.
+    if (!selectsSvm(input.selection, svm)) continue
     const checked = checkSvm(svm, input.shares[svm], filers)
     if (Result.isFailure(checked)) {
       if (checked.failure !== undefined) skips.push({ svm, ...checked.failure })
@@ -203,7 +212,7 @@ export const plan = (input: PlanInput): Plan => {
     const overLimit: Array<string> = []
     for (const share of checked.success.list) {
       // **fix**: a repeated share is dropped silently, the first kept.
-      if (seen.has(share)) continue
+      if (seen.has(share) || !selectsShare(input.selection, svm, share)) continue
       seen.add(share)
       const unsafe = unsafeShareReason(share)
       if (unsafe !== undefined) {

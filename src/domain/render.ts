@@ -6,6 +6,7 @@
  * rendered pod again change nothing.
  */
 import { Redacted } from "effect"
+import { type Choices, noChoices } from "./choices.ts"
 import { escapeForKubelet, goofysCommand, type GoofysRetryPolicyValues } from "./goofys.ts"
 import { arrayAt, isJsonObject, type Json, type JsonObject, objectAt } from "./json.ts"
 import { type Plan, type PlannedShare, type PlannedSvm, secretKeys } from "./plan.ts"
@@ -30,6 +31,8 @@ export interface RenderInput {
   readonly plan: Plan
   readonly template: SidecarTemplate
   readonly settings: RenderSettings
+  /** What the pod chose by annotation (src/domain/choices.ts), already within bounds. Absent: nothing. */
+  readonly choices?: Choices
 }
 
 /**
@@ -70,7 +73,16 @@ const credentialEnv = (
     ? { name, valueFrom: { secretKeyRef: { name: svm.secretName, key: secretKeys[key], optional: true } } }
     : plainEnv(name, Redacted.value(key === "access" ? svm.access : svm.secret))
 
-const sidecar = (svm: PlannedSvm, share: PlannedShare, template: SidecarTemplate, settings: RenderSettings): JsonObject => {
+/** goofys' `-o` options reach the FUSE mount; the CSI volume's readOnly is what the driver mounts with. */
+const readOnlyGoofysFlags = ["-o", "ro"]
+
+const sidecar = (
+  svm: PlannedSvm,
+  share: PlannedShare,
+  template: SidecarTemplate,
+  settings: RenderSettings,
+  choices: Choices
+): JsonObject => {
   const base = template.container
   // The template's mounts name the template's volumes; point them at this share's copies.
   const renamed: Readonly<Record<string, string>> = {
@@ -89,7 +101,10 @@ const sidecar = (svm: PlannedSvm, share: PlannedShare, template: SidecarTemplate
     credentialEnv("AWS_SECRET_ACCESS_KEY", svm, "secret", settings),
     plainEnv("BUCKET_HOST", svm.bucketHost)
   ], "name")
-  const { args, command } = goofysCommand(settings.goofys, svm.url, share.bucket)
+  const goofys = choices.readOnly
+    ? { ...settings.goofys, flags: [...settings.goofys.flags, ...readOnlyGoofysFlags] }
+    : settings.goofys
+  const { args, command } = goofysCommand(goofys, svm.url, share.bucket)
   return {
     ...base,
     name: share.names.container,
@@ -98,15 +113,15 @@ const sidecar = (svm: PlannedSvm, share: PlannedShare, template: SidecarTemplate
     env,
     volumeMounts,
     resources: {
-      requests: { ...settings.sidecarResources.requests },
-      limits: { ...settings.sidecarResources.limits }
+      requests: { ...settings.sidecarResources.requests, ...choices.sidecarResources.requests },
+      limits: { ...settings.sidecarResources.limits, ...choices.sidecarResources.limits }
     },
     // A native sidecar: started before the notebook, kept running beside it.
     restartPolicy: "Always"
   }
 }
 
-const volumesFor = (share: PlannedShare, template: SidecarTemplate): ReadonlyArray<JsonObject> => {
+const volumesFor = (share: PlannedShare, template: SidecarTemplate, readOnly: boolean): ReadonlyArray<JsonObject> => {
   const csi = objectAt(template.csiVolume, "csi") ?? {}
   return [
     { ...template.fdPassingVolume, name: share.names.fdPassingVolume },
@@ -115,6 +130,7 @@ const volumesFor = (share: PlannedShare, template: SidecarTemplate): ReadonlyArr
       name: share.names.csiVolume,
       csi: {
         ...csi,
+        ...(readOnly ? { readOnly: true } : {}),
         volumeAttributes: { ...objectAt(csi, "volumeAttributes"), fdPassingEmptyDirName: share.names.fdPassingVolume }
       }
     }
@@ -132,15 +148,17 @@ const notebookEnv = (svm: PlannedSvm, settings: RenderSettings): ReadonlyArray<J
   ...svm.shares.flatMap((share) => share.envName === undefined ? [] : [plainEnv(share.envName, share.bucket)])
 ]
 
-const notebookMount = (share: PlannedShare): JsonObject => ({
+const notebookMount = (share: PlannedShare, readOnly: boolean): JsonObject => ({
   name: share.names.csiVolume,
   mountPath: share.mountPath,
   mountPropagation: "HostToContainer",
-  readOnly: false
+  readOnly
 })
 
 /** The pod with every planned share mounted. A plan with nothing to mount returns the pod itself. */
-export const render = ({ notebookContainer, plan, pod, settings, template }: RenderInput): JsonObject => {
+export const render = (
+  { choices = noChoices, notebookContainer, plan, pod, settings, template }: RenderInput
+): JsonObject => {
   if (plan.svms.length === 0) return pod
   const shares = plan.svms.flatMap((svm) => svm.shares.map((share) => ({ svm, share })))
   const spec = objectAt(pod, "spec") ?? {}
@@ -152,7 +170,7 @@ export const render = ({ notebookContainer, plan, pod, settings, template }: Ren
   containers[notebookContainer] = {
     ...notebook,
     env: upsertAll(arrayAt(notebook, "env"), plan.svms.flatMap((svm) => notebookEnv(svm, settings)), "name"),
-    volumeMounts: upsertAll(arrayAt(notebook, "volumeMounts"), shares.map(({ share }) => notebookMount(share)), "mountPath")
+    volumeMounts: upsertAll(arrayAt(notebook, "volumeMounts"), shares.map(({ share }) => notebookMount(share, choices.readOnly)), "mountPath")
   }
 
   return {
@@ -162,7 +180,7 @@ export const render = ({ notebookContainer, plan, pod, settings, template }: Ren
       annotations: {
         ...objectAt(metadata, "annotations"),
         [injectAnnotation]: "injected",
-        [statusAnnotation]: statusAnnotationValue(plan)
+        [statusAnnotation]: statusAnnotationValue(plan, choices)
       }
     },
     spec: {
@@ -170,10 +188,10 @@ export const render = ({ notebookContainer, plan, pod, settings, template }: Ren
       containers,
       initContainers: upsertAll(
         arrayAt(spec, "initContainers"),
-        shares.map(({ share, svm }) => sidecar(svm, share, template, settings)),
+        shares.map(({ share, svm }) => sidecar(svm, share, template, settings, choices)),
         "name"
       ),
-      volumes: upsertAll(arrayAt(spec, "volumes"), shares.flatMap(({ share }) => volumesFor(share, template)), "name")
+      volumes: upsertAll(arrayAt(spec, "volumes"), shares.flatMap(({ share }) => volumesFor(share, template, choices.readOnly)), "name")
     }
   }
 }

@@ -6,6 +6,7 @@
  * when"). Built from the plan alone: names, paths, buckets and skip codes,
  * never a credential. The same plan gives the same bytes.
  */
+import { type Choices, choicesStatus, type ChoicesStatus } from "./choices.ts"
 import type { FilerSkipCode, Plan, Skip } from "./plan.ts"
 
 export interface MountedStatus {
@@ -29,6 +30,8 @@ export interface FilerStatus {
   readonly skipped: ReadonlyArray<SkippedStatus>
   /** Skipped entries past the first `maxSkippedEntries`. */
   readonly skippedMore?: number
+  /** What the pod chose by annotation and what was refused; absent when it chose nothing. */
+  readonly choices?: ChoicesStatus
 }
 
 export const maxSkippedEntries = 50
@@ -87,10 +90,11 @@ const skippedCount = (skips: ReadonlyArray<Skip>): number =>
 /** The mounted shares that fit in the budget beside `skipped`, the first in plan order, and how many did not. */
 const withinBudget = (
   mounted: ReadonlyArray<MountedStatus>,
-  skipped: ReadonlyArray<SkippedStatus>
+  skipped: ReadonlyArray<SkippedStatus>,
+  choices: ChoicesStatus | undefined
 ): { readonly kept: ReadonlyArray<MountedStatus>; readonly more: number } => {
   // The frame with room for both counts; each mounted entry then costs its JSON and a comma.
-  let bytes = jsonBytes({ mounted: [], mountedMore: 0, skipped, skippedMore: 0 }) + 2 * 16
+  let bytes = jsonBytes({ mounted: [], mountedMore: 0, skipped, skippedMore: 0, choices }) + 2 * 16
   let count = 0
   for (const entry of mounted) {
     bytes += jsonBytes(entry) + 1
@@ -100,7 +104,7 @@ const withinBudget = (
   return { kept: mounted.slice(0, count), more: mounted.length - count }
 }
 
-const build = (plan: Plan): { readonly status: FilerStatus; readonly text: string } => {
+const build = (plan: Plan, chosen: Choices | undefined): { readonly status: FilerStatus; readonly text: string } => {
   const skipped: Array<SkippedStatus> = []
   for (const entry of skippedEntries(plan.skips)) {
     if (skipped.length === maxSkippedEntries) break
@@ -111,17 +115,26 @@ const build = (plan: Plan): { readonly status: FilerStatus; readonly text: strin
   const mounted = plan.svms.flatMap((svm) =>
     svm.shares.map((share) => ({ svm: svm.svm, share: share.share, path: share.mountPath, bucket: share.bucket }))
   )
-  const status: FilerStatus = { mounted, skipped, ...more }
+  const choices = chosen === undefined ? undefined : choicesStatus(chosen)
+  // Last, so a pod that chose nothing keeps the bytes it always had.
+  const withChoices = choices === undefined ? {} : { choices }
+  const status: FilerStatus = { mounted, skipped, ...more, ...withChoices }
   const text = JSON.stringify(status)
   // UTF-8 takes at most 3 bytes per UTF-16 unit: the usual pod needs no counting.
   if (text.length * 3 <= statusBudgetBytes) return { status, text }
-  const { kept, more: mountedMore } = withinBudget(mounted, skipped)
-  const trimmed: FilerStatus = { mounted: kept, ...(mountedMore > 0 ? { mountedMore } : {}), skipped, ...more }
+  const { kept, more: mountedMore } = withinBudget(mounted, skipped, choices)
+  const trimmed: FilerStatus = {
+    mounted: kept,
+    ...(mountedMore > 0 ? { mountedMore } : {}),
+    skipped,
+    ...more,
+    ...withChoices
+  }
   return { status: trimmed, text: JSON.stringify(trimmed) }
 }
 
 /** The status of a plan, as a value. */
-export const filerStatus = (plan: Plan): FilerStatus => build(plan).status
+export const filerStatus = (plan: Plan, choices?: Choices): FilerStatus => build(plan, choices).status
 
 /** The annotation's value: compact JSON, keys in a fixed order. */
-export const statusAnnotationValue = (plan: Plan): string => build(plan).text
+export const statusAnnotationValue = (plan: Plan, choices?: Choices): string => build(plan, choices).text

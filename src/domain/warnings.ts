@@ -16,7 +16,7 @@ const escapeRest = (char: string) => `\\u${char.charCodeAt(0).toString(16).padSt
 const jsonQuote = (text: string): string => JSON.stringify(text).replace(unescapedByJson, escapeRest)
 
 /** A user-supplied name, JSON-quoted (control characters escaped) and cut to `max` characters. */
-const quote = (text: string, max: number): string => {
+export const quote = (text: string, max: number): string => {
   const quoted = jsonQuote(text)
   if (quoted.length <= max) return quoted
   // Cut by code points, not UTF-16 units, so no lone surrogate is left behind.

@@ -105,6 +105,9 @@ describe("settings", () => {
     ["SIDECAR_MEMORY_REQUEST", "-1Gi"],
     ["SIDECAR_CPU_LIMIT", "1 cpu"],
     ["SIDECAR_MEMORY_LIMIT", "10GB"],
+    ["SIDECAR_MEMORY_LIMIT", "1.2.3Gi"],
+    ["SIDECAR_MAX_CPU_LIMIT", "two"],
+    ["SIDECAR_MAX_MEMORY_LIMIT", "-16Gi"],
     ["GOOFYS_ATTEMPTS", "0"],
     ["GOOFYS_RETRY_DELAY_SECONDS", "1.5"],
     ["GOOFYS_FLAGS", "--cheap \u0001"],
@@ -155,6 +158,31 @@ describe("settings", () => {
       )
       assert.strictEqual(error.setting, "--register-webhook (REGISTER_WEBHOOK)")
       assert.include(error.message, "only the self-signed mode registers the webhook")
+    }))
+
+  it.effect("bound what a notebook may choose for its sidecars: 2 CPUs and 16Gi, never below the limits", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* readAll({})).admission.sidecarMaxima, { cpu: "2", memory: "16Gi" })
+      assert.deepStrictEqual(
+        (yield* readAll({ SIDECAR_MAX_CPU_LIMIT: "4", SIDECAR_MAX_MEMORY_LIMIT: "10Gi" })).admission.sidecarMaxima,
+        { cpu: "4", memory: "10Gi" }
+      )
+      // Raising a limit alone raises the maximum with it, so it never stops the server.
+      assert.deepStrictEqual(
+        (yield* readAll({ SIDECAR_CPU_LIMIT: "3", SIDECAR_MEMORY_LIMIT: "20Gi" })).admission.sidecarMaxima,
+        { cpu: "3", memory: "20Gi" }
+      )
+    }))
+
+  it.effect("refuse a maximum set below the operator's own limit, naming both", () =>
+    Effect.gen(function*() {
+      const cpu = yield* Effect.flip(readAll({ SIDECAR_MAX_CPU_LIMIT: "100m" }))
+      assert.strictEqual(cpu.message, "invalid setting SIDECAR_MAX_CPU_LIMIT: must be at least SIDECAR_CPU_LIMIT (500m), got 100m")
+      const memory = yield* Effect.flip(readAll({ SIDECAR_MEMORY_LIMIT: "20Gi", SIDECAR_MAX_MEMORY_LIMIT: "16Gi" }))
+      assert.strictEqual(
+        memory.message,
+        "invalid setting SIDECAR_MAX_MEMORY_LIMIT: must be at least SIDECAR_MEMORY_LIMIT (20Gi), got 16Gi"
+      )
     }))
 
   it("describe each default in the README's words", () => {

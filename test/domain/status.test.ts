@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { choiceAnnotation, parseChoices } from "../../src/domain/choices.ts"
 import { bucketName } from "../../src/domain/hash.ts"
 import {
   filerStatus,
@@ -96,5 +97,24 @@ describe("status annotation", () => {
     // A usual pod is far from it: nothing left out.
     expect(filerStatus(planFor({ s: longShares.map((_, i) => `project-${i}/data`) }, { maxShares: 300 })))
       .not.toHaveProperty("mountedMore")
+  })
+
+  it("ends with the pod's choices when it made some, within the budget too; the same bytes as ever when it made none", () => {
+    const chosen = (annotations: Record<string, string>) =>
+      parseChoices(annotations, {
+        defaults: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "500m", memory: "10Gi" } },
+        maxima: { cpu: "2", memory: "16Gi" }
+      }).choices
+    const plan = planFor({ a: ["home"] })
+    expect(statusAnnotationValue(plan, chosen({}))).toBe(statusAnnotationValue(plan))
+    const value = statusAnnotationValue(plan, chosen({ [choiceAnnotation("read-only")]: "true" }))
+    expect(value).toBe(`${statusAnnotationValue(plan).slice(0, -1)},"choices":{"readOnly":true}}`)
+
+    const longShares = Array.from({ length: 300 }, (_, i) => `${i}/${"é".repeat(1000)}`)
+    const big = planFor({ s: longShares }, { maxShares: 300 })
+    const entries = Array.from({ length: 400 }, (_, i) => `s/\u0001${i}`).join(",").slice(0, 4096)
+    const withChoices = statusAnnotationValue(big, chosen({ [choiceAnnotation("shares")]: entries }))
+    expect(bytes(withChoices)).toBeLessThanOrEqual(statusBudgetBytes)
+    expect(JSON.parse(withChoices).choices.shares.length).toBeGreaterThan(300)
   })
 })

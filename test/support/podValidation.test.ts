@@ -110,6 +110,36 @@ describe("validatePod", () => {
     })
   })
 
+  describe("resources", () => {
+    const withResources = (resources: unknown) =>
+      problemsOf((pod) => Object.assign(pod.spec.initContainers[0]!, { resources }))
+
+    it("accepts quantities with a request at most its limit", () => {
+      expect(withResources({ requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "0.5", memory: "10Gi" } })).toEqual([])
+      expect(withResources({ requests: { cpu: "1" }, limits: { cpu: "1000m" } })).toEqual([])
+      expect(withResources({ requests: { memory: "1e3" }, limits: { memory: "1k" } })).toEqual([])
+    })
+
+    it("reports text that is not a quantity, and negative values", () => {
+      expect(withResources({ limits: { cpu: "lots", memory: "-1Gi" } })).toEqual([
+        'spec.initContainers[0].resources.limits.cpu: "lots" is not a quantity',
+        "spec.initContainers[0].resources.limits.memory: must be greater than or equal to 0"
+      ])
+    })
+
+    it("reports a request above its limit", () => {
+      expect(withResources({ requests: { cpu: "600m", memory: "1Gi" }, limits: { cpu: "500m", memory: "1024Mi" } })).toEqual([
+        "spec.initContainers[0].resources.requests.cpu: must be less than or equal to cpu limit"
+      ])
+    })
+  })
+
+  it("requires a volume mount's readOnly to be a boolean", () => {
+    expect(problemsOf((pod) => Object.assign(pod.spec.containers[0]!.volumeMounts[0]!, { readOnly: "true" }))).toEqual([
+      "spec.containers[0].volumeMounts[0].readOnly: must be a boolean"
+    ])
+  })
+
   describe("env", () => {
     it("reports invalid env names", () => {
       for (const name of ["1ABC", "A B", "A=B", "", ".", "..", "..x"]) {

@@ -1,7 +1,7 @@
 /**
  * The test-side model of the kube-apiserver's Pod validation, limited to the
- * fields the injector touches: container names, volumes, volume mounts and
- * environment variables. A patched pod that passes here would not be rejected
+ * fields the injector touches: container names, volumes, volume mounts,
+ * environment variables and resources. A patched pod that passes here would not be rejected
  * by the apiserver for anything the injector did.
  *
  * `validatePod` returns problems as strings that start with the field path,
@@ -79,6 +79,52 @@ const validateEnv = (env: unknown, path: string, problems: Array<string>): void 
   }
 }
 
+// Kubernetes' quantity grammar, and a value close enough to compare requests with limits in tests.
+const quantityPattern = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei)|[eE]([+-]?\d+)|([numkMGTPE]))?$/
+const binaryPowers: Record<string, number> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 }
+const decimalPowers: Record<string, number> = { n: -3, u: -2, m: -1, k: 1, M: 2, G: 3, T: 4, P: 5, E: 6 }
+
+/** The value of a quantity, or undefined when the apiserver would not parse it. */
+const quantityValue = (value: unknown): number | undefined => {
+  const match = typeof value === "string" ? quantityPattern.exec(value) : null
+  if (match === null) return undefined
+  const [, sign, number, binary, exponent, decimal] = match
+  const magnitude = Number(number) *
+    (binary !== undefined ? 1024 ** binaryPowers[binary]! : 1) *
+    (exponent !== undefined ? 10 ** Number(exponent) : 1) *
+    (decimal !== undefined ? 1000 ** decimalPowers[decimal]! : 1)
+  return sign === "-" ? -magnitude : magnitude
+}
+
+/** Requests and limits are non-negative quantities, and a request is not above its limit. */
+const validateResources = (resources: unknown, path: string, problems: Array<string>): void => {
+  if (resources === undefined || resources === null) return
+  if (!isObject(resources)) {
+    problems.push(`${path}: must be an object`)
+    return
+  }
+  const values: Record<string, Record<string, number>> = {}
+  for (const kind of ["requests", "limits"]) {
+    const list = resources[kind]
+    if (list === undefined || list === null) continue
+    if (!isObject(list)) {
+      problems.push(`${path}.${kind}: must be an object`)
+      continue
+    }
+    values[kind] = {}
+    for (const [name, quantity] of Object.entries(list)) {
+      const value = quantityValue(quantity)
+      if (value === undefined) problems.push(`${path}.${kind}.${name}: ${show(quantity)} is not a quantity`)
+      else if (value < 0) problems.push(`${path}.${kind}.${name}: must be greater than or equal to 0`)
+      else values[kind]![name] = value
+    }
+  }
+  for (const [name, request] of Object.entries(values["requests"] ?? {})) {
+    const limit = values["limits"]?.[name]
+    if (limit !== undefined && request > limit) problems.push(`${path}.requests.${name}: must be less than or equal to ${name} limit`)
+  }
+}
+
 const validateContainer = (
   container: unknown,
   path: string,
@@ -107,7 +153,9 @@ const validateContainer = (
     if (!volumeNames.has(mount["name"])) problems.push(`${mountAt}.name: ${show(mount["name"])} does not name a volume in spec.volumes`)
     if (!isNonEmptyString(mount["mountPath"])) problems.push(`${mountAt}.mountPath: required`)
     else mountPath(mount["mountPath"], `${mountAt}.mountPath`)
+    if (mount["readOnly"] != null && typeof mount["readOnly"] !== "boolean") problems.push(`${mountAt}.readOnly: must be a boolean`)
   })
+  validateResources(container["resources"], `${path}.resources`, problems)
 }
 
 /** The problems the kube-apiserver would report for this pod's injector-touched fields; empty = valid. */
