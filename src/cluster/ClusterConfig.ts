@@ -5,7 +5,7 @@
  * `layer` watches both through KubeClient (live or in memory alike): a change
  * takes effect without a restart; an invalid update is logged and the last
  * good version kept; a watch that ends or fails is opened again. Ready only
- * after both have loaded once. `layerStatic` serves plain values.
+ * after both have loaded once.
  */
 import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Stream } from "effect"
 import { ConfigurationError } from "../domain/configurationError.ts"
@@ -162,12 +162,4 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
         })
       })
     )
-
-  /** Plain values: for tests of code above the configuration. */
-  static readonly layerStatic = (snapshot: ClusterConfigSnapshot): Layer.Layer<ClusterConfig> =>
-    Layer.succeed(ClusterConfig, {
-      current: Effect.succeed(snapshot),
-      ready: Effect.succeed(true),
-      settled: Effect.void
-    })
 }

@@ -1,6 +1,6 @@
 /**
  * GoofysRetryPolicy: how each sidecar retries its goofys mount (attempts,
- * delay, goofys flags). SPEC.md's defaults, overridable by Settings.
+ * delay, goofys flags), from Settings.
  */
 import { Context, Effect, Layer } from "effect"
 import type { GoofysRetryPolicyValues } from "../domain/goofys.ts"
@@ -18,7 +18,4 @@ export class GoofysRetryPolicy extends Context.Service<GoofysRetryPolicy, Goofys
       flags: settings.goofysFlags
     }))
   )
-
-  static readonly layerValues = (values: GoofysRetryPolicyValues): Layer.Layer<GoofysRetryPolicy> =>
-    Layer.succeed(GoofysRetryPolicy, values)
 }
