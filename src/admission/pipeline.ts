@@ -8,11 +8,11 @@
  * answers (see respond.ts); the only error out is an AdmissionDecodeError,
  * for input that cannot be answered at all.
  */
-import { Clock, Duration, Effect, JsonPatch, Option, Result, Schema } from "effect"
+import { Effect, JsonPatch, Option, Result, Schema } from "effect"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
 import type { KubeClient } from "../cluster/KubeClient.ts"
-import type { KubeRetry } from "../cluster/KubeRetry.ts"
+import type { KubeRetry } from "../cluster/retry.ts"
 import {
   type AdmissionRequest,
   type AdmissionResponse,
@@ -31,7 +31,7 @@ import { formatWarning } from "../domain/warnings.ts"
 import { annotateAdmissionSpan } from "../observability/Admission.ts"
 import { spanned } from "../observability/Traced.ts"
 import { Settings } from "../settings.ts"
-import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
+import { AdmissionDecodeError, type InfrastructureCause } from "./errors.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
 
@@ -51,8 +51,8 @@ export interface Outcome {
   /** The same, as codes. */
   readonly skippedCodes: ReadonlyArray<FilerSkipCode>
   readonly warnings: number
-  /** The error tag of an infrastructure failure. */
-  readonly failure?: string
+  /** What kind of infrastructure failure, if one decided the answer. */
+  readonly failure?: InfrastructureCause
 }
 
 export interface Admission {
@@ -161,21 +161,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   }
 
   const settings = yield* Settings
-  const budget = settings.requestBudget
-  const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
-  const resolved = yield* resolve(decision.namespace, deadline).pipe(
-    Effect.timeoutOrElse({
-      duration: budget,
-      orElse: () =>
-        Effect.fail(
-          new InfrastructureFailure({
-            cause: "Timeout",
-            problem: `the Kubernetes API did not answer within the ${Duration.format(budget)} budget`
-          })
-        )
-    }),
-    Effect.result
-  )
+  const resolved = yield* resolve(decision.namespace, settings.requestBudget).pipe(Effect.result)
   if (Result.isFailure(resolved)) {
     const failure = resolved.failure
     yield* Effect.logWarning(`cannot resolve filers for ${decision.namespace}/${podName}: ${failure.problem}`)

@@ -11,6 +11,7 @@
  */
 import { Cause, Clock, Effect } from "effect"
 import type { Admission, Outcome } from "../admission/pipeline.ts"
+import { failureNames } from "./Failures.ts"
 import { recordAdmission } from "./Metrics.ts"
 import { whenTracing } from "./Traced.ts"
 
@@ -23,7 +24,7 @@ export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => 
   "admission.shares_skipped": outcome.skipped.length,
   "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
   "admission.warnings": outcome.warnings,
-  ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
+  ...(outcome.failure === undefined ? {} : { "admission.failure": failureNames[outcome.failure].tag })
 })
 
 /** For `Effect.fn("admission")(body, annotateAdmissionSpan)`: runs inside the span. */
@@ -45,7 +46,9 @@ export const outcomeAnnotations = (uid: string, outcome: Outcome, durationMs: nu
   skipped: outcome.skipped,
   warnings: outcome.warnings,
   durationMs: Math.round(durationMs * 1000) / 1000,
-  ...(outcome.failure === undefined ? {} : { "error.tag": outcome.failure, "error.message": outcome.reason })
+  ...(outcome.failure === undefined
+    ? {}
+    : { "error.tag": failureNames[outcome.failure].tag, "error.message": outcome.reason })
 })
 
 const logOutcome = (uid: string, outcome: Outcome, durationMs: number) => {

@@ -8,7 +8,7 @@ import { Duration, Effect, Layer } from "effect"
 import { parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
-import { KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import {
   answer,
   clusterObjects,
@@ -46,12 +46,12 @@ const answerWith = (
 
 const transientOn = (resource: string) => ({
   matches: (call: CallDescription) => call.resource === resource && call.verb === "get",
-  error: (call: CallDescription) => new KubeTransient({ ...call, reason: "HTTP 503 Service Unavailable" })
+  error: (call: CallDescription) => KubeError.transient(call, "HTTP 503 Service Unavailable")
 })
 
 const forbiddenOn = (resource: string) => ({
   matches: (call: CallDescription) => call.resource === resource && call.verb === "get",
-  error: (call: CallDescription) => new KubeForbidden({ ...call, status: 403 })
+  error: (call: CallDescription) => KubeError.forbidden(call, 403)
 })
 
 describe("the Kubernetes API failing", () => {

@@ -10,7 +10,7 @@ import * as tls from "node:tls"
 import { X509Certificate } from "node:crypto"
 import { inspect } from "node:util"
 import { beforeAll } from "vitest"
-import { KubeForbidden } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import {
@@ -457,9 +457,10 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.resource === "secrets",
-        error: (call) => new KubeForbidden({ ...call, status: 403 })
+        error: (call) => KubeError.forbidden(call, 403)
       })
       const error = yield* Effect.flip(replica())
-      assert.strictEqual(error._tag, "KubeForbidden")
+      assert.strictEqual(error._tag, "KubeError")
+      assert.strictEqual(error._tag === "KubeError" ? error.reason : undefined, "forbidden")
     }).pipe(Effect.provide(memoryKube())))
 })
