@@ -23,7 +23,7 @@ import { createHash, createPrivateKey, KeyObject, randomBytes, webcrypto, X509Ce
 import { isIP } from "node:net"
 import { createSecureContext, type SecureContext } from "node:tls"
 import { inspect } from "node:util"
-import { isRetryable, type KubeError } from "../cluster/errors.ts"
+import { hasReason, isRetryable, type KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import type { Secret } from "../cluster/objects.ts"
 
@@ -687,7 +687,7 @@ const acquireShared = Effect.fnUntraced(function*(options: SharedSelfSignedOptio
     const name = secretNameOf(options.secretName, generation)
     const now = yield* Clock.currentTimeMillis
     const existing = yield* retryTransient(kube.getSecret(options.namespace, name)).pipe(
-      Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined))
+      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(undefined))
     )
     if (existing !== undefined) {
       const verdict = yield* judgeSecret(existing, options, now)
@@ -712,7 +712,7 @@ const acquireShared = Effect.fnUntraced(function*(options: SharedSelfSignedOptio
       stringData: { "ca.crt": generated.caPem, "tls.crt": generated.certPem, "tls.key": generated.keyPem }
     })).pipe(
       Effect.as(true),
-      Effect.catchTag("KubeConflict", () => Effect.succeed(false))
+      Effect.catchIf(hasReason("conflict"), () => Effect.succeed(false))
     )
     if (created) {
       const checked = yield* checkPair(generated.certPem, generated.keyPem, generated.caPem, {
