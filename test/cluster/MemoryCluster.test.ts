@@ -198,6 +198,35 @@ describe("ClusterConfig over a memory cluster", () => {
       yield* eventually(config.ready, (ready) => ready)
     }).pipe(Effect.provide(configLayer([configMap("filers-list", { filers: filers("https://old.example.test") })]))))
 
+  it.live("tells the observer it is handed of every reload, and of a watch that failed", () => {
+    const reloads: Array<string> = []
+    return Effect.gen(function*() {
+      const cluster = yield* MemoryCluster
+      yield* (yield* ClusterConfig).settled
+      cluster.put(configMap("filers-list", { filers: "not json" }))
+      cluster.addFault({ matches: (call) => call.verb === "watch", error: (call) => KubeError.transient(call, "HTTP 500") }, 1)
+      cluster.endWatches()
+      yield* eventually(Effect.sync(() => reloads), (seen) => seen.some((reload) => reload.endsWith(" watch-error")))
+      assert.deepStrictEqual(reloads.slice(0, 3).sort(), [
+        "filer-sidecar-injector-json loaded",
+        "filers-list invalid",
+        "filers-list loaded"
+      ])
+    }).pipe(Effect.provide(
+      ClusterConfig.layerWatching({
+        initialBackoff: "10 millis",
+        maxBackoff: "20 millis",
+        onReload: (object, result) => Effect.sync(() => reloads.push(`${object.replace("ConfigMap das/", "")} ${result}`))
+      }).pipe(
+        Layer.provideMerge(memory([
+          configMap("filers-list", { filers: filers("https://old.example.test") }),
+          configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template })
+        ])),
+        Layer.provideMerge(Settings.layer())
+      )
+    ))
+  })
+
   it.live("opens a new watch when the old one ends, and still sees later changes", () =>
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
