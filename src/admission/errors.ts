@@ -3,6 +3,7 @@
  * decides what each means for the answer.
  */
 import { Schema } from "effect"
+import { KubeErrorReason } from "../cluster/errors.ts"
 
 /**
  * The request cannot be answered at all: not JSON, not an AdmissionReview
@@ -17,13 +18,38 @@ export class AdmissionDecodeError extends Schema.TaggedError<AdmissionDecodeErro
 }
 
 /**
+ * What an infrastructure failure was: a Kubernetes error's reason, the
+ * request budget running out (`timeout`), or the injector's own
+ * configuration missing or invalid (`configuration`).
+ */
+export const InfrastructureCause = Schema.Literals([...KubeErrorReason.literals, "timeout", "configuration"])
+export type InfrastructureCause = typeof InfrastructureCause.Type
+
+/**
+ * Per cause: `label`, its value in the metrics (`cause`, and `outcome` for
+ * a KubeError's reason); `tag`, the `error.tag` of the admission log line and
+ * the `admission.failure` span attribute. Both are written out, not derived
+ * from the code's words, and kept as earlier releases had them: alerts and
+ * queries select on them (README "Metrics" and "Logs").
+ */
+export const failureNames = {
+  transient: { label: "transient", tag: "KubeTransient" },
+  forbidden: { label: "forbidden", tag: "KubeForbidden" },
+  not_found: { label: "not_found", tag: "KubeNotFound" },
+  conflict: { label: "conflict", tag: "KubeConflict" },
+  request_failed: { label: "request_failed", tag: "KubeRequestFailed" },
+  timeout: { label: "timeout", tag: "Timeout" },
+  configuration: { label: "configuration", tag: "ConfigurationError" }
+} as const satisfies { readonly [C in InfrastructureCause]: { readonly label: string; readonly tag: string } }
+
+/**
  * The injector could not learn what to inject: the Kubernetes API failed
  * (after retries, within the budget) or its own configuration is missing or
- * invalid. `what` names the failing step for the denial message.
+ * invalid. `problem` names what failed, for the denial message.
  */
 export class InfrastructureFailure extends Schema.TaggedError<InfrastructureFailure>()("InfrastructureFailure", {
-  /** The tag of the underlying error, for logs and metrics. */
-  cause: Schema.String,
+  /** What kind of failure, for logs and metrics. */
+  cause: InfrastructureCause,
   problem: Schema.String
 }) {
   override get message() {

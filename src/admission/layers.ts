@@ -2,20 +2,27 @@
  * The services the pipeline needs, composed over a KubeClient. The webhook,
  * the offline commands and the tests differ only in the KubeClient and
  * settings layers they hand in.
+ *
+ * The observers are applied here, from outside: every Kubernetes call is
+ * counted and spanned (observability/Kube.ts), every configuration reload
+ * counted (observability/Metrics.ts); the services themselves know nothing
+ * of metrics.
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
 import { ClusterConfig, type WatchOptions } from "../cluster/ClusterConfig.ts"
 import type { ClusterSettings } from "../cluster/ClusterSettings.ts"
 import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
-import { KubeRetry } from "../cluster/KubeRetry.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import type { RawObject } from "../cluster/objects.ts"
 import type { SettingsError } from "../config/setting.ts"
 import type { AdmissionSettings } from "./AdmissionSettings.ts"
+import { KubeRetry } from "../cluster/retry.ts"
+import { observedKubeClient } from "../observability/Kube.ts"
+import { recordConfigReload } from "../observability/Metrics.ts"
 import type { AdmissionServices } from "./pipeline.ts"
 
 /**
@@ -25,19 +32,36 @@ import type { AdmissionServices } from "./pipeline.ts"
  */
 export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings>
 
-/** Everything above the KubeClient: configuration cache, goofys policy, retry schedule. */
+export interface AdmissionLayerOptions {
+  readonly watch?: WatchOptions
+  readonly retry?: Layer.Layer<KubeRetry>
+}
+
+/**
+ * Everything above the KubeClient: configuration cache, goofys policy, retry
+ * policy. The KubeClient it provides (to the pipeline, and to whatever the
+ * caller builds on top, e.g. the shared self-signed certificate) is `kube`
+ * observed.
+ */
 export const admissionLayer = <E, R>(
   kube: Layer.Layer<KubeClient, E, R>,
-  options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
-): Layer.Layer<AdmissionLayerServices, E | SettingsError, R | ClusterSettings> =>
-  Layer.mergeAll(ClusterConfig.layerWatching(options.watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
-    Layer.provideMerge(kube)
+  options: AdmissionLayerOptions = {}
+): Layer.Layer<AdmissionLayerServices, E | SettingsError, R | ClusterSettings> => {
+  const onReload = options.watch?.onReload
+  const watch: WatchOptions = {
+    ...options.watch,
+    onReload: (object, result) =>
+      Effect.andThen(recordConfigReload(object, result), onReload === undefined ? Effect.void : onReload(object, result))
+  }
+  return Layer.mergeAll(ClusterConfig.layerWatching(watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
+    Layer.provideMerge(observedKubeClient.pipe(Layer.provide(kube)))
   )
+}
 
 /** The pipeline over a cluster held in memory; the MemoryCluster stays reachable for tests. */
 export const memoryAdmissionLayer = (
   objects: Iterable<RawObject>,
-  options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
+  options: AdmissionLayerOptions = {}
 ): Layer.Layer<AdmissionLayerServices | MemoryCluster, SettingsError, ClusterSettings> =>
   admissionLayer(KubeClient.layerMemory, options).pipe(Layer.provideMerge(MemoryCluster.layer(objects)))
 

@@ -2,13 +2,14 @@
  * What one admission ended in, as a value: the pipeline returns it beside
  * its answer, and the outer ring (the log line, metrics, span attributes)
  * reads it. A leaf module, so both sides import it and neither imports the
- * other: it depends only on domain types.
+ * other: it depends only on domain types and the failures' names (errors.ts).
  *
  * Its fields are names, counts and reasons, never the pod or a Secret.
  */
 import type { AdmissionReviewResponse } from "../domain/admission.ts"
 import type { PodSkipCode } from "../domain/decide.ts"
 import type { FilerSkipCode } from "../domain/plan.ts"
+import { failureNames, type InfrastructureCause } from "./errors.ts"
 
 /** What happened, for the log line, span attributes and metrics. */
 export interface Outcome {
@@ -26,8 +27,8 @@ export interface Outcome {
   /** The same, as codes. */
   readonly skippedCodes: ReadonlyArray<FilerSkipCode>
   readonly warnings: number
-  /** The error tag of an infrastructure failure. */
-  readonly failure?: string
+  /** What kind of infrastructure failure, if one decided the answer. */
+  readonly failure?: InfrastructureCause
 }
 
 /** The answer to one AdmissionReview, and what it was. */
@@ -45,5 +46,5 @@ export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => 
   "admission.shares_skipped": outcome.skipped.length,
   "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
   "admission.warnings": outcome.warnings,
-  ...(outcome.failure === undefined ? {} : { "admission.failure": outcome.failure })
+  ...(outcome.failure === undefined ? {} : { "admission.failure": failureNames[outcome.failure].tag })
 })

@@ -8,11 +8,11 @@
  * answers (see respond.ts); the only error out is an AdmissionDecodeError,
  * for input that cannot be answered at all.
  */
-import { Clock, Duration, Effect, JsonPatch, Option, Result, Schema } from "effect"
+import { Effect, JsonPatch, Option, Result, Schema } from "effect"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
 import type { KubeClient } from "../cluster/KubeClient.ts"
-import type { KubeRetry } from "../cluster/KubeRetry.ts"
+import type { KubeRetry } from "../cluster/retry.ts"
 import {
   type AdmissionRequest,
   type AdmissionResponse,
@@ -30,7 +30,7 @@ import { describeIssue } from "../domain/schemaErrors.ts"
 import { formatWarning } from "../domain/warnings.ts"
 import { spanned, whenTracing } from "../observability/Traced.ts"
 import { AdmissionSettings } from "./AdmissionSettings.ts"
-import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
+import { AdmissionDecodeError } from "./errors.ts"
 import { type Admission, type Outcome, outcomeAttributes } from "./outcome.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
@@ -150,21 +150,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
     maxima: settings.sidecarMaxima
   })
   const choices = chosen.choices
-  const budget = settings.requestBudget
-  const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
-  const resolved = yield* resolve(decision.namespace, deadline, choices.shares).pipe(
-    Effect.timeoutOrElse({
-      duration: budget,
-      orElse: () =>
-        Effect.fail(
-          new InfrastructureFailure({
-            cause: "Timeout",
-            problem: `the Kubernetes API did not answer within the ${Duration.format(budget)} budget`
-          })
-        )
-    }),
-    Effect.result
-  )
+  const resolved = yield* resolve(decision.namespace, settings.requestBudget, choices.shares).pipe(Effect.result)
   if (Result.isFailure(resolved)) {
     const failure = resolved.failure
     yield* Effect.logWarning(`cannot resolve filers for ${decision.namespace}/${podName}: ${failure.problem}`)

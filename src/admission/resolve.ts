@@ -1,18 +1,19 @@
 /**
  * resolve: the only step that does I/O. Reads the injector's configuration
  * (held in memory), the namespace's share list, then the credentials Secrets
- * concurrently, each call retried within the admission's deadline.
+ * concurrently, each call retried (cluster/retry.ts), the whole within the
+ * admission's budget.
  */
-import { Effect, Option } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import type { ClusterConfigSnapshot } from "../cluster/ClusterConfig.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
-import type { KubeError } from "../cluster/errors.ts"
+import { hasReason, type KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
-import { retryWithinDeadline } from "../cluster/KubeRetry.ts"
+import { KubeRetry, retryKube } from "../cluster/retry.ts"
 import type { ShareSelection } from "../domain/selection.ts"
 import { secretNameFor } from "../domain/names.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
-import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Kube.ts"
+import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Failures.ts"
 import { spanned } from "../observability/Traced.ts"
 import { InfrastructureFailure } from "./errors.ts"
 
@@ -24,59 +25,120 @@ export interface Resolved {
   readonly secrets: ReadonlyMap<string, SecretLookup>
 }
 
-const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error._tag, problem: error.message })
+const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error.reason, problem: error.message })
 
-/** `None` when the namespace has no `existing-shares`: nothing to inject, and nothing wrong. */
-export const resolve = Effect.fnUntraced(function*(namespace: string, deadline: number, selection?: ShareSelection) {
+/**
+ * The latest error of each read that has not succeeded (yet), oldest
+ * failing read first. When the budget runs out while a retry is still
+ * running, the denial names what was failing, not only the budget.
+ */
+class Failing {
+  private readonly errors = new Map<string, KubeError>()
+  record(read: string, error: KubeError): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.errors.set(read, error)
+    })
+  }
+  forget(read: string): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.errors.delete(read)
+    })
+  }
+  get first(): KubeError | undefined {
+    return this.errors.values().next().value
+  }
+}
+
+/**
+ * `None` when the namespace has no `existing-shares`: nothing to inject, and
+ * nothing wrong. Answers within `budget`: reads still retrying then are cut,
+ * and the failure names the last error of the oldest failing one.
+ */
+export const resolve = Effect.fnUntraced(function*(
+  namespace: string,
+  budget: Duration.Duration,
+  selection?: ShareSelection
+) {
   const kube = yield* KubeClient
   const clusterConfig = yield* ClusterConfig
+  const retry = { ...(yield* KubeRetry), deadline: (yield* Clock.currentTimeMillis) + Duration.toMillis(budget) }
+  const failing = new Failing()
 
-  // The configuration is held in memory (ClusterConfig watches it): read it
-  // first, and keep its failure until the shares show it is needed.
-  const configResult = yield* clusterConfig.current.pipe(
-    annotateConfigOutcome,
-    Effect.mapError((error) => new InfrastructureFailure({ cause: error._tag, problem: error.message })),
-    spanned("resolve.clusterConfig"),
-    Effect.result
-  )
-  const sharesMap = yield* retryWithinDeadline(kube.getConfigMap(namespace, existingSharesName), deadline).pipe(
-    annotateKubeOutcome,
-    Effect.map(Option.some),
-    Effect.catchTag("KubeNotFound", () => Effect.succeed(Option.none())),
-    Effect.mapError(infrastructure),
-    spanned("resolve.shares", () => ({ namespace }))
-  )
-  // A namespace without shares needs no configuration: its pods are admitted
-  // unchanged (docs/behaviour.md, "When a pod is mutated", 4) even while filers-list or the template is broken.
-  if (Option.isNone(sharesMap)) return Option.none<Resolved>()
-  const config = yield* Effect.fromResult(configResult)
-  const shares = sharesMap.value.data
+  /** One read, retried; `missing` when the object does not exist. */
+  const read = <A, B>(name: string, call: Effect.Effect<A, KubeError>, found: (a: A) => B, missing: B) =>
+    retryKube(Effect.tapError(call, (error) => failing.record(name, error)), retry).pipe(
+      annotateKubeOutcome,
+      Effect.map(found),
+      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(missing)),
+      Effect.tap(() => failing.forget(name)),
+      Effect.mapError(infrastructure)
+    )
 
-  const lookups = yield* Effect.forEach(
-    // Only the SVMs the pod chose: another SVM's Secret can neither mount nor deny it.
-    svmsNeedingSecrets(shares, config.filers, selection),
-    (svm) =>
-      retryWithinDeadline(kube.getSecret(namespace, secretNameFor(svm)), deadline).pipe(
-        annotateKubeOutcome,
-        Effect.map((secret): SecretLookup => ({
-          _tag: "Found",
-          access: secret.data[secretKeys.access],
-          secret: secret.data[secretKeys.secret]
-        })),
-        Effect.catchTag("KubeNotFound", () => Effect.succeed<SecretLookup>({ _tag: "Missing" })),
-        Effect.mapError(infrastructure),
-        Effect.map((lookup) => [svm, lookup] as const),
-        spanned("resolve.secret", () => ({ namespace, svm, secret: secretNameFor(svm) })),
-        Effect.result
-      ),
-    { concurrency: 8 }
-  )
-  // Every read ends (each is bounded by the deadline) before one failure is
-  // chosen: the first in SVM order, so the same outage gives the same denial.
-  const found: Array<readonly [string, SecretLookup]> = []
-  for (const lookup of lookups) {
-    if (lookup._tag === "Failure") return yield* Effect.fail(lookup.failure)
-    found.push(lookup.success)
-  }
-  return Option.some<Resolved>({ shares, config, secrets: new Map(found) })
+  const lookUp = Effect.gen(function*() {
+    // The configuration is held in memory (ClusterConfig watches it): read it
+    // first, and keep its failure until the shares show it is needed.
+    const configResult = yield* clusterConfig.current.pipe(
+      annotateConfigOutcome,
+      Effect.mapError((error) => new InfrastructureFailure({ cause: "configuration", problem: error.message })),
+      spanned("resolve.clusterConfig"),
+      Effect.result
+    )
+    const sharesMap = yield* read(
+      existingSharesName,
+      kube.getConfigMap(namespace, existingSharesName),
+      Option.some,
+      Option.none()
+    ).pipe(spanned("resolve.shares", () => ({ namespace })))
+    // A namespace without shares needs no configuration: its pods are admitted
+    // unchanged (docs/behaviour.md, "When a pod is mutated", 4) even while filers-list or the template is broken.
+    if (Option.isNone(sharesMap)) return Option.none<Resolved>()
+    const config = yield* Effect.fromResult(configResult)
+    const shares = sharesMap.value.data
+
+    const lookups = yield* Effect.forEach(
+      // Only the SVMs the pod chose: another SVM's Secret can neither mount nor deny it.
+      svmsNeedingSecrets(shares, config.filers, selection),
+      (svm) =>
+        read(
+          secretNameFor(svm),
+          kube.getSecret(namespace, secretNameFor(svm)),
+          (secret): SecretLookup => ({
+            _tag: "Found",
+            access: secret.data[secretKeys.access],
+            secret: secret.data[secretKeys.secret]
+          }),
+          { _tag: "Missing" } as SecretLookup
+        ).pipe(
+          Effect.map((lookup) => [svm, lookup] as const),
+          spanned("resolve.secret", () => ({ namespace, svm, secret: secretNameFor(svm) })),
+          Effect.result
+        ),
+      { concurrency: 8 }
+    )
+    // Every read ends (each gives up by the deadline) before one failure is
+    // chosen: the first in SVM order, so the same outage gives the same denial.
+    const found: Array<readonly [string, SecretLookup]> = []
+    for (const lookup of lookups) {
+      if (lookup._tag === "Failure") return yield* Effect.fail(lookup.failure)
+      found.push(lookup.success)
+    }
+    return Option.some<Resolved>({ shares, config, secrets: new Map(found) })
+  })
+
+  // The only timer of the admission's budget: what it reports is decided
+  // when it fires, so it cannot race a retry's own report of its last error.
+  return yield* Effect.timeoutOrElse(lookUp, {
+    duration: budget,
+    orElse: () => {
+      const last = failing.first
+      return Effect.fail(
+        last === undefined
+          ? new InfrastructureFailure({
+            cause: "timeout",
+            problem: `the Kubernetes API did not answer within the ${Duration.format(budget)} budget`
+          })
+          : infrastructure(last)
+      )
+    }
+  })
 }, spanned("resolve"))

@@ -3,20 +3,21 @@
  * sidecar template, from the two ConfigMaps in its namespace (or the template
  * from a file, `templateFile.ts`, as the Go injector read it).
  *
- * `layer` watches both through KubeClient (live or in memory alike): a change
- * takes effect without a restart; an invalid update is logged and the last
- * good version kept; a watch that ends or fails is opened again. Ready only
- * after both have loaded once. `layerStatic` serves plain values.
+ * `layerWatching` watches both through KubeClient (live or in memory alike):
+ * a change takes effect without a restart; an invalid update is logged and
+ * the last good version kept; a watch that ends or fails is opened again.
+ * Ready only after both have loaded once. Every reload attempt goes to the
+ * `onReload` observer the composition hands in (the metrics).
  */
-import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Schedule, Stream } from "effect"
 import { ConfigurationError } from "../domain/configurationError.ts"
 import { type Filers, filersListName, parseFilers } from "../domain/filers.ts"
 import { parseSidecarTemplate, type SidecarTemplate, sidecarTemplateName } from "../domain/template.ts"
-import { recordConfigReload } from "../observability/Metrics.ts"
 import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeClient } from "./KubeClient.ts"
 import type { ConfigMap } from "./objects.ts"
 import { type TemplateSource, templateFileSource } from "./templateFile.ts"
+import { retrySchedule } from "./retry.ts"
 
 export interface ClusterConfigSnapshot {
   readonly filers: Filers
@@ -44,9 +45,10 @@ interface Slot<A> {
 }
 
 export interface WatchOptions {
-  /** Wait after a watch fails, doubling up to `maxBackoff`. */
+  /** Wait after a watch fails, doubling (jittered) up to `maxBackoff`. */
   readonly initialBackoff?: Duration.Input
   readonly maxBackoff?: Duration.Input
+  /** Told of every reload attempt. */
   readonly onReload?: ReloadObserver
   /** The template from elsewhere than its ConfigMap; by default the file of the sidecarConfigFile setting, if any. */
   readonly templateSource?: TemplateSource
@@ -63,11 +65,7 @@ const watchSlot = <A>(
   source?: Pick<TemplateSource, "object" | "versions">
 ) => {
   const object = source?.object ?? `ConfigMap ${namespace}/${name}`
-  // Counted always (config_reloads_total, observability/Metrics.ts), then handed to the caller's observer.
-  const observe: ReloadObserver = (what, result) =>
-    Effect.andThen(recordConfigReload(what, result), options.onReload?.(what, result) ?? Effect.void)
-  const initial = Duration.fromInputUnsafe(options.initialBackoff ?? "200 millis")
-  const max = Duration.fromInputUnsafe(options.maxBackoff ?? "30 seconds")
+  const observe: ReloadObserver = options.onReload ?? (() => Effect.void)
 
   const apply = (version: Option.Option<ConfigMap>) =>
     Effect.gen(function*() {
@@ -94,34 +92,41 @@ const watchSlot = <A>(
       yield* Deferred.succeed(settled, undefined)
     })
 
-  const versions = (): Stream.Stream<Option.Option<ConfigMap>, { readonly message: string }> =>
-    source?.versions ?? kube.watchConfigMap(namespace, name)
+  /** A watch failed: said, counted, and shown by `current` while there is no good version. */
+  const failed = (error: { readonly message: string }) =>
+    Effect.gen(function*() {
+      yield* observe(object, "watch-error")
+      const { good } = yield* Ref.get(slot)
+      if (Option.isNone(good)) {
+        yield* Ref.update(slot, (s) => ({
+          ...s,
+          problem: Option.some(new ConfigurationError({ object, problem: `cannot be read: ${error.message}` }))
+        }))
+        yield* Deferred.succeed(settled, undefined)
+      }
+    })
 
-  // One watch after another for as long as the layer lives.
-  const loop = (backoff: Duration.Duration): Effect.Effect<never> =>
-    versions().pipe(
-      Stream.runForEach(apply),
-      Effect.matchEffect({
-        // The server ended the watch (they do, every few minutes): open a new one at once.
-        onSuccess: () => loop(initial),
-        onFailure: (error) =>
-          Effect.gen(function*() {
-            yield* Effect.logWarning(`watch of ${object} failed: ${error.message}; retrying in ${Duration.format(backoff)}`)
-            yield* observe(object, "watch-error")
-            const { good } = yield* Ref.get(slot)
-            if (Option.isNone(good)) {
-              yield* Ref.update(slot, (s) => ({
-                ...s,
-                problem: Option.some(new ConfigurationError({ object, problem: `cannot be read: ${error.message}` }))
-              }))
-              yield* Deferred.succeed(settled, undefined)
-            }
-            yield* Effect.sleep(backoff)
-            return yield* loop(Duration.min(Duration.times(backoff, 2), max))
-          })
-      })
+  // Whatever the error (RBAC may be fixed later), the watch is opened again, forever.
+  const backoff = retrySchedule<{ readonly message: string; readonly retryAfterMillis?: number }>({
+    baseDelay: options.initialBackoff ?? "200 millis",
+    maxDelay: options.maxBackoff ?? "30 seconds",
+    while: () => true
+  }).pipe(
+    Schedule.tap(({ duration, input }) =>
+      Effect.logWarning(`watch of ${object} failed: ${input.message}; retrying in ${Duration.format(duration)}`)
     )
-  return loop(initial)
+  )
+
+  // One watch after another for as long as the layer lives. The server ends a
+  // watch every few minutes: a new one opens at once, the back-off starting over.
+  const versions: Stream.Stream<Option.Option<ConfigMap>, { readonly message: string }> = source?.versions ??
+    kube.watchConfigMap(namespace, name)
+  return versions.pipe(
+    Stream.runForEach(apply),
+    Effect.tapError(failed),
+    Effect.retry(backoff),
+    Effect.forever
+  )
 }
 
 export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigShape>()(
@@ -182,12 +187,4 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
         })
       })
     )
-
-  /** Plain values: for tests of code above the configuration. */
-  static readonly layerStatic = (snapshot: ClusterConfigSnapshot): Layer.Layer<ClusterConfig> =>
-    Layer.succeed(ClusterConfig, {
-      current: Effect.succeed(snapshot),
-      ready: Effect.succeed(true),
-      settled: Effect.void
-    })
 }

@@ -4,12 +4,12 @@
  * Two layers provide it: `KubeClientLive.layer` (in `KubeClientLive.ts`, over
  * `@kubernetes/client-node`) and `KubeClient.layerMemory`, over a cluster held
  * as data (`MemoryCluster`), which tests and the offline commands use. Every
- * method fails with a tagged `KubeError`; none retries by itself (the caller
- * owns the request budget, see `KubeRetry`).
+ * method fails with a `KubeError`; none retries by itself (the caller owns
+ * its budget, see `retry.ts`), and none is observed by itself (the
+ * composition wraps it, see observability/Kube.ts).
  */
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
-import { observeKubeClient } from "../observability/Kube.ts"
-import { KubeConflict, type KubeError, notFound, type Resource } from "./errors.ts"
+import { KubeError, type Resource } from "./errors.ts"
 import { MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
@@ -21,13 +21,13 @@ export interface KubeClientShape {
    * The stream ends when the server ends the watch; callers subscribe again.
    */
   readonly watchConfigMap: (namespace: string, name: string) => Stream.Stream<Option.Option<ConfigMap>, KubeError>
-  /** Fails with `KubeConflict` when a Secret of that name exists already. */
+  /** Fails with a `conflict` when a Secret of that name exists already. */
   readonly createSecret: (secret: NewSecret) => Effect.Effect<Secret, KubeError>
   /** A MutatingWebhookConfiguration as raw JSON. */
   readonly getWebhookConfiguration: (name: string) => Effect.Effect<RawObject, KubeError>
-  /** Fails with `KubeConflict` when one of that name exists already. */
+  /** Fails with a `conflict` when one of that name exists already. */
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
-  /** Replaces the object, guarded by its `metadata.resourceVersion` (`KubeConflict` when it changed). */
+  /** Replaces the object, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
 }
 
@@ -60,12 +60,11 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
 
       const found = (resource: Resource, namespace: string, name: string) =>
         Option.match(cluster.get(resource, namespace, name), {
-          onNone: () => Effect.fail(notFound({ resource, namespace, objectName: name })),
+          onNone: () => Effect.fail(KubeError.notFound({ resource, verb: "get", namespace, objectName: name })),
           onSome: Effect.succeed
         })
 
-      // Every call gets a span and metrics (observability/Kube.ts).
-      return KubeClient.of(observeKubeClient({
+      return KubeClient.of({
         getConfigMap: (namespace, name) =>
           call("configmaps", "get", namespace, name, () =>
             found("configmaps", namespace, name).pipe(Effect.map(toConfigMap))),
@@ -93,7 +92,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
             }
             return cluster.create("secrets", raw).pipe(
               Effect.mapError(() =>
-                new KubeConflict({
+                KubeError.conflict({
                   resource: "secrets",
                   namespace: secret.namespace,
                   objectName: secret.name,
@@ -110,7 +109,7 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
           return call("mutatingwebhookconfigurations", "create", "", name, () =>
             cluster.create("mutatingwebhookconfigurations", object).pipe(
               Effect.mapError(() =>
-                new KubeConflict({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name, verb: "create" })
+                KubeError.conflict({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name, verb: "create" })
               ),
               Effect.asVoid
             ))
@@ -119,19 +118,13 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
           const name = metadataOf(object).name
           return call("mutatingwebhookconfigurations", "update", "", name, () =>
             cluster.replace("mutatingwebhookconfigurations", object).pipe(
-              Effect.mapError((reason) =>
-                reason === "missing"
-                  ? notFound({ resource: "mutatingwebhookconfigurations", namespace: "", objectName: name })
-                  : new KubeConflict({
-                    resource: "mutatingwebhookconfigurations",
-                    namespace: "",
-                    objectName: name,
-                    verb: "update"
-                  })
-              )
+              Effect.mapError((reason) => {
+                const ref = { resource: "mutatingwebhookconfigurations", namespace: "", objectName: name, verb: "update" } as const
+                return reason === "missing" ? KubeError.notFound(ref) : KubeError.conflict(ref)
+              })
             ))
         }
-      }))
+      })
     })
   )
 }

@@ -27,7 +27,7 @@ import { TlsMaterialError } from "../server/tls/material.ts"
 import { CertificateGenerationError } from "../server/tls/selfSigned.ts"
 import { ServingCertificate } from "../server/tls/ServingCertificate.ts"
 import type { KubeError } from "../cluster/errors.ts"
-import type { KubeConfigError } from "../cluster/KubeClientLive.ts"
+import type { KubeConfigError } from "../cluster/live/kubeconfig.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
@@ -144,7 +144,7 @@ export const serveCommand = Command.make(
         onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))
       }
     )
-    // admissionLayer passes the KubeClient through: the shared self-signed CA needs it too.
+    // admissionLayer passes the KubeClient through, observed: the shared self-signed CA and the registration use it too.
     const services = Layer.mergeAll(tlsLayer(flags.serviceName), Readiness.layer).pipe(
       Layer.provideMerge(admissionLayer(kube))
     )

@@ -11,6 +11,7 @@
 import { Cause, Clock, Effect } from "effect"
 import type { Admission, Outcome } from "../admission/outcome.ts"
 import { recordAdmission } from "./Metrics.ts"
+import { failureNames } from "../admission/errors.ts"
 
 const warnDecisions: ReadonlySet<Outcome["decision"]> = new Set(["denied", "admitted-without-filers", "invalid-pod"])
 
@@ -27,7 +28,9 @@ export const outcomeAnnotations = (uid: string, outcome: Outcome, durationMs: nu
   skipped: outcome.skipped,
   warnings: outcome.warnings,
   durationMs: Math.round(durationMs * 1000) / 1000,
-  ...(outcome.failure === undefined ? {} : { "error.tag": outcome.failure, "error.message": outcome.reason })
+  ...(outcome.failure === undefined
+    ? {}
+    : { "error.tag": failureNames[outcome.failure].tag, "error.message": outcome.reason })
 })
 
 const logOutcome = (uid: string, outcome: Outcome, durationMs: number) => {

@@ -2,16 +2,18 @@
  * Every Kubernetes API call, observed: the `kube_requests_total` /
  * `kube_request_duration_seconds` metrics and, when a tracer is installed, a
  * client span (`KubeClient.getSecret`, ...) with the `k8s.*` attributes and
- * the call's outcome. Both KubeClient layers (live and in memory) wrap their
- * service with `observeKubeClient`, so tests see what production does.
+ * the call's outcome. `observedKubeClient` wraps whichever KubeClient the
+ * composition hands it (live or in memory, admission/layers.ts), so tests
+ * see what production does.
  *
  * Attributes name the object (resource, namespace, name), never its content.
  */
-import { Cause, Clock, Effect, type Exit, Stream } from "effect"
-import type { KubeClientShape } from "../cluster/KubeClient.ts"
+import { Clock, Effect, Layer, Stream } from "effect"
 import type { KubeError } from "../cluster/errors.ts"
-import { kubeOutcome, recordKubeCall, recordKubeCallUnsafe } from "./Metrics.ts"
-import { isTracing, whenTracing } from "./Traced.ts"
+import { KubeClient, type KubeClientShape } from "../cluster/KubeClient.ts"
+import { kubeOutcome } from "./Failures.ts"
+import { recordKubeCall, recordKubeCallUnsafe } from "./Metrics.ts"
+import { isTracing } from "./Traced.ts"
 
 export interface ObservedCall {
   readonly method: string
@@ -77,7 +79,7 @@ const nameOf = (object: Readonly<Record<string, unknown>>): string => {
 }
 
 /** The same client, every call observed. */
-export const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
+const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
   getConfigMap: (namespace, objectName) =>
     observeKubeCall(
       { method: "getConfigMap", resource: "configmaps", verb: "get", namespace, objectName },
@@ -133,22 +135,10 @@ export const observeKubeClient = (client: KubeClientShape): KubeClientShape => (
     )
 })
 
-/**
- * For the pipeline's `resolve.*` spans: how the lookup ended after its
- * retries, as `k8s.outcome` on the current span.
- */
-export const annotateKubeOutcome = <A, R>(self: Effect.Effect<A, KubeError, R>): Effect.Effect<A, KubeError, R> =>
-  whenTracing(Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("k8s.outcome", kubeOutcome(exit))), self)
-
-/** For the `resolve.clusterConfig` span: `config.outcome` = `ok` or the error's tag. */
-export const annotateConfigOutcome = <A, E extends { readonly _tag: string }, R>(
-  self: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  whenTracing(Effect.onExit(self, (exit) => Effect.annotateCurrentSpan("config.outcome", configOutcome(exit))), self)
-
-const configOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string => {
-  if (exit._tag === "Success") return "ok"
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "Some") return error.value._tag
-  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "error"
-}
+/** The KubeClient beneath, every call observed: provide it over a live or in-memory KubeClient layer. */
+export const observedKubeClient: Layer.Layer<KubeClient, never, KubeClient> = Layer.effect(
+  KubeClient,
+  Effect.gen(function*() {
+    return KubeClient.of(observeKubeClient(yield* KubeClient))
+  })
+)

@@ -3,14 +3,16 @@
  * format (effect's `PrometheusMetrics` over effect's `Metric` registry).
  *
  * Every label takes its value from a small fixed set: skip reasons are the
- * codes decide and plan give each skip, error tags are mapped to an enum
- * here, and no name that comes from a user
+ * codes decide and plan give each skip, failure causes and call outcomes the
+ * typed reasons of the errors, and no name that comes from a user
  * (namespace, pod, SVM, share, Secret) ever becomes a label.
  */
-import { Cause, type Context, Effect, Exit, Metric } from "effect"
+import { type Context, Effect, Metric } from "effect"
 import type { Outcome } from "../admission/outcome.ts"
 import { podSkipCodes } from "../domain/decide.ts"
 import { filerSkipCodes } from "../domain/plan.ts"
+import { failureNames } from "../admission/errors.ts"
+import type { KubeOutcome } from "./Failures.ts"
 
 export const metricPrefix = "filer_sidecar_injector"
 
@@ -31,7 +33,7 @@ export type PodSkipReason = (typeof podSkipReasons)[number]
 export const filerSkipReasons = [...filerSkipCodes, "other"] as const
 export type FilerSkipReason = (typeof filerSkipReasons)[number]
 
-/** What an infrastructure failure was. */
+/** What an infrastructure failure was (Failures.ts names each cause); `other` kept for continuity of the series. */
 export const failureCauses = [
   "transient",
   "forbidden",
@@ -44,18 +46,8 @@ export const failureCauses = [
 ] as const
 export type FailureCause = (typeof failureCauses)[number]
 
-/** How one Kubernetes API call ended. */
-export const kubeOutcomes = [
-  "ok",
-  "not_found",
-  "forbidden",
-  "transient",
-  "conflict",
-  "request_failed",
-  "interrupted",
-  "error"
-] as const
-export type KubeOutcome = (typeof kubeOutcomes)[number]
+/** How one Kubernetes API call ended (Failures.ts, where the pipeline's spans can use it too). */
+export { type KubeOutcome, kubeOutcomes } from "./Failures.ts"
 
 export const configObjects = ["filers-list", "filer-sidecar-injector-json", "other"] as const
 export type ConfigObjectLabel = (typeof configObjects)[number]
@@ -64,51 +56,6 @@ export type ReloadResultLabel = (typeof reloadResults)[number]
 
 export const httpRoutes = ["/inject", "/healthz", "/readyz", "/metrics", "other"] as const
 export type HttpRouteLabel = (typeof httpRoutes)[number]
-
-/** The tag of an infrastructure failure (`Outcome.failure`), as a label. */
-export const failureCause = (tag: string | undefined): FailureCause => {
-  switch (tag) {
-    case "KubeTransient":
-      return "transient"
-    case "KubeForbidden":
-      return "forbidden"
-    case "KubeNotFound":
-      return "not_found"
-    case "KubeConflict":
-      return "conflict"
-    case "KubeRequestFailed":
-      return "request_failed"
-    case "Timeout":
-      return "timeout"
-    case "ConfigurationError":
-      return "configuration"
-    default:
-      return "other"
-  }
-}
-
-/** How a Kubernetes call ended, from its exit. */
-export const kubeOutcome = (exit: Exit.Exit<unknown, { readonly _tag: string }>): KubeOutcome => {
-  if (Exit.isSuccess(exit)) return "ok"
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "Some") {
-    switch (error.value._tag) {
-      case "KubeNotFound":
-        return "not_found"
-      case "KubeForbidden":
-        return "forbidden"
-      case "KubeTransient":
-        return "transient"
-      case "KubeConflict":
-        return "conflict"
-      case "KubeRequestFailed":
-        return "request_failed"
-      default:
-        return "error"
-    }
-  }
-  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "error"
-}
 
 /** `ConfigMap das/filers-list` (as ClusterConfig names it) → `filers-list`. */
 export const configObject = (object: string): ConfigObjectLabel => {
@@ -230,7 +177,7 @@ export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effec
       podSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
     }
     if (outcome.failure !== undefined) {
-      const cause = failureCause(outcome.failure)
+      const cause: FailureCause = failureNames[outcome.failure].label
       failuresBy(cause, () => ({ cause })).updateUnsafe(1, context)
     }
     for (const reason of outcome.skippedCodes) {

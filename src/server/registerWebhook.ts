@@ -7,11 +7,12 @@
  * when it exists, replace when the resourceVersion moved), and a replica that
  * loses re-reads and tries again, so the object ends with one caBundle.
  */
-import { Effect, Predicate, Schedule, Stream } from "effect"
+import { Duration, Effect, Predicate, Stream } from "effect"
 import { X509Certificate } from "node:crypto"
-import { isRetryable, type KubeError } from "../cluster/errors.ts"
+import { hasReason, type KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import type { RawObject } from "../cluster/objects.ts"
+import { type RetryBudget, retryKube, startupBudget } from "../cluster/retry.ts"
 
 /** The webhook's name in the configuration, as the original's. */
 export const injectorWebhookName = "filer-sidecar-injector.das-zone.statcan"
@@ -30,8 +31,18 @@ export interface WebhookService {
 
 export type RegistrationOutcome = "created" | "updated" | "unchanged"
 
-/** How often a registration that keeps losing races to other writers re-reads and tries again. */
-const maxAttempts = 5
+
+/**
+ * A registration that loses a race to another writer re-reads and tries
+ * again, after a short jittered wait so that replicas racing each other do
+ * not collide in step again.
+ */
+const conflictBudget: RetryBudget = {
+  attempts: 5,
+  baseDelay: Duration.millis(50),
+  maxDelay: Duration.seconds(1),
+  while: hasReason("conflict")
+}
 
 /** The caBundle field: the PEM text, base64 encoded. */
 export const caBundleOf = (caPem: string): string => Buffer.from(caPem).toString("base64")
@@ -117,15 +128,11 @@ const fingerprintOrProblem = (caPem: string): string => {
   }
 }
 
-/** Transient API failures are retried a few times: this runs once, at start. */
-const retryTransient = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
-  effect.pipe(Effect.retry({ while: isRetryable, times: 4, schedule: Schedule.exponential("100 millis") }))
-
 /**
  * Makes the MutatingWebhookConfiguration `name` trust `caPem`: creates it
  * with the original's definition when missing; otherwise sets the caBundle of
  * every webhook in it (a no-op when already so). Retries when another writer
- * got there first; fails with the last `KubeConflict` if it keeps losing.
+ * got there first; fails with the last `conflict` if it keeps losing.
  */
 export const registerWebhook = Effect.fn("registerWebhook")(function*(
   name: string,
@@ -136,29 +143,22 @@ export const registerWebhook = Effect.fn("registerWebhook")(function*(
   const caBundle = caBundleOf(caPem)
 
   const attempt = Effect.gen(function*() {
-    const existing = yield* retryTransient(kube.getWebhookConfiguration(name)).pipe(
-      Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined))
+    const existing = yield* retryKube(kube.getWebhookConfiguration(name), startupBudget).pipe(
+      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(undefined))
     )
     if (existing === undefined) {
-      yield* retryTransient(kube.createWebhookConfiguration(webhookConfiguration(name, caPem, service)))
+      yield* retryKube(kube.createWebhookConfiguration(webhookConfiguration(name, caPem, service)), startupBudget)
       return "created" as const
     }
     const webhooks = webhooksOf(existing)
     if (webhooks.length > 0 && webhooks.every((webhook) => caBundleIn(webhook) === caBundle)) {
       return "unchanged" as const
     }
-    yield* retryTransient(kube.replaceWebhookConfiguration(withCaBundle(existing, caBundle, caPem, service)))
+    yield* retryKube(kube.replaceWebhookConfiguration(withCaBundle(existing, caBundle, caPem, service)), startupBudget)
     return "updated" as const
   })
 
-  const outcome = yield* attempt.pipe(
-    Effect.retry({
-      while: (error: KubeError) => error._tag === "KubeConflict",
-      times: maxAttempts - 1,
-      // A little jittered wait, so replicas racing each other do not collide in step again.
-      schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered)
-    })
-  )
+  const outcome = yield* retryKube(attempt, conflictBudget)
   yield* Effect.logInfo(
     outcome === "created"
       ? "registered the MutatingWebhookConfiguration"

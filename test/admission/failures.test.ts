@@ -4,11 +4,12 @@
  * does not decode, and input that is no AdmissionReview at all.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
-import { KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import {
   answer,
   clusterObjects,
@@ -46,13 +47,27 @@ const answerWith = (
 
 const transientOn = (resource: string) => ({
   matches: (call: CallDescription) => call.resource === resource && call.verb === "get",
-  error: (call: CallDescription) => new KubeTransient({ ...call, reason: "HTTP 503 Service Unavailable" })
+  error: (call: CallDescription) => KubeError.transient(call, "HTTP 503 Service Unavailable")
 })
 
 const forbiddenOn = (resource: string) => ({
   matches: (call: CallDescription) => call.resource === resource && call.verb === "get",
-  error: (call: CallDescription) => new KubeForbidden({ ...call, status: 403 })
+  error: (call: CallDescription) => KubeError.forbidden(call, 403)
 })
+
+/**
+ * The answer, on the test clock, when every read takes 600 ms and the first
+ * read of existing-shares fails (retries are instant in these tests).
+ */
+const slowThenFailingOnce = (requestBudget: Duration.Duration) =>
+  Effect.gen(function*() {
+    const answered = yield* Effect.forkChild(answerWith(clusterObjects(svms), { requestBudget }, (c) => {
+      c.addFault(transientOn("configmaps"), 1)
+      c.setLatency("600 millis")
+    }))
+    yield* TestClock.adjust("5 seconds")
+    return (yield* Fiber.join(answered)).response
+  })
 
 describe("the Kubernetes API failing", () => {
   it.effect("denies the pod, naming what failed, when a Secret read keeps failing (default policy)", () =>
@@ -104,6 +119,24 @@ describe("the Kubernetes API failing", () => {
       const { response } = yield* answerWith(clusterObjects(svms), {}, (c) => c.addFault(forbiddenOn("secrets")))
       assert.isFalse(response.allowed)
       assert.include(response.status?.message, `resources=["secrets"] verbs=["get"] in namespace "jane-doe"`)
+    }))
+
+  it.effect("names the last error when the budget runs out while a retry still waits for its answer", () =>
+    Effect.gen(function*() {
+      // The first read of existing-shares fails at 600 ms; its retry would answer after the 1 s budget.
+      const response = yield* slowThenFailingOnce(Duration.seconds(1))
+      assert.isFalse(response.allowed)
+      assert.include(response.status?.message, `cannot get configmaps "jane-doe/existing-shares": HTTP 503 Service Unavailable`)
+      assert.notInclude(response.status?.message, "did not answer within")
+    }))
+
+  it.effect("does not blame a read that failed once and then got through", () =>
+    Effect.gen(function*() {
+      // existing-shares answers at 1.2 s, on its retry; the Secret read is still on its way at the 1.5 s budget.
+      const response = yield* slowThenFailingOnce(Duration.millis(1500))
+      assert.isFalse(response.allowed)
+      assert.include(response.status?.message, "did not answer within the 1s 500ms budget")
+      assert.notInclude(response.status?.message, "existing-shares")
     }))
 
   it.live("denies the pod when the API is slower than the request budget", () =>

@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import {
@@ -149,11 +149,11 @@ const observe = async (
 
 const transient = {
   matches: (call: CallDescription) => call.resource === "secrets",
-  error: (call: CallDescription) => new KubeTransient({ ...call, reason: "HTTP 503" })
+  error: (call: CallDescription) => KubeError.transient(call, "HTTP 503")
 }
 const forbidden = {
   matches: (call: CallDescription) => call.resource === "secrets",
-  error: (call: CallDescription) => new KubeForbidden({ ...call, status: 403 })
+  error: (call: CallDescription) => KubeError.forbidden(call, 403)
 }
 
 const badInputs = [

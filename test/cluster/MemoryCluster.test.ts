@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { loadManifestDirectory } from "../../src/cluster/manifestFiles.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
@@ -87,11 +87,11 @@ describe("KubeClient over a memory cluster", () => {
       )
     ]))))
 
-  it.effect("answers KubeNotFound for an object it does not hold, and ignores kinds it does not store", () =>
+  it.effect("answers not_found for an object it does not hold, and ignores kinds it does not store", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient
       const error = yield* Effect.flip(kube.getConfigMap("ns", "pod-as-configmap"))
-      assert.strictEqual(error._tag, "KubeNotFound")
+      assert.strictEqual(error.reason, "not_found")
     }).pipe(Effect.provide(memory([{ kind: "Pod", metadata: { name: "pod-as-configmap", namespace: "ns" } }]))))
 
   it.effect("fails the planned number of calls with the planned error, then recovers", () =>
@@ -100,7 +100,7 @@ describe("KubeClient over a memory cluster", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.resource === "configmaps",
-        error: (call) => new KubeTransient({ ...call, reason: "HTTP 500" })
+        error: (call) => KubeError.transient(call, "HTTP 500")
       }, 2)
       const first = yield* Effect.exit(kube.getConfigMap("das", "filers-list"))
       const second = yield* Effect.exit(kube.getConfigMap("das", "filers-list"))
@@ -197,6 +197,35 @@ describe("ClusterConfig over a memory cluster", () => {
       cluster.put(configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template }))
       yield* eventually(config.ready, (ready) => ready)
     }).pipe(Effect.provide(configLayer([configMap("filers-list", { filers: filers("https://old.example.test") })]))))
+
+  it.live("tells the observer it is handed of every reload, and of a watch that failed", () => {
+    const reloads: Array<string> = []
+    return Effect.gen(function*() {
+      const cluster = yield* MemoryCluster
+      yield* (yield* ClusterConfig).settled
+      cluster.put(configMap("filers-list", { filers: "not json" }))
+      cluster.addFault({ matches: (call) => call.verb === "watch", error: (call) => KubeError.transient(call, "HTTP 500") }, 1)
+      cluster.endWatches()
+      yield* eventually(Effect.sync(() => reloads), (seen) => seen.some((reload) => reload.endsWith(" watch-error")))
+      assert.deepStrictEqual(reloads.slice(0, 3).sort(), [
+        "filer-sidecar-injector-json loaded",
+        "filers-list invalid",
+        "filers-list loaded"
+      ])
+    }).pipe(Effect.provide(
+      ClusterConfig.layerWatching({
+        initialBackoff: "10 millis",
+        maxBackoff: "20 millis",
+        onReload: (object, result) => Effect.sync(() => reloads.push(`${object.replace("ConfigMap das/", "")} ${result}`))
+      }).pipe(
+        Layer.provideMerge(memory([
+          configMap("filers-list", { filers: filers("https://old.example.test") }),
+          configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template })
+        ])),
+        Layer.provideMerge(ClusterSettings.layerValues())
+      )
+    ))
+  })
 
   it.live("opens a new watch when the old one ends, and still sees later changes", () =>
     Effect.gen(function*() {

@@ -119,7 +119,7 @@ layer(faultLayer(), { excludeTestServices: true })("faults of the Kubernetes API
 
     /**
      * A retry that starts before the deadline but would end after it is cut
-     * with the last error (KubeRetry.retryWithinDeadline), so the denial names
+     * with the last error (admission/resolve.ts), so the denial names
      * the object and the failure rather than only the budget.
      */
     it.effect("every Secret read slower than KUBE_CALL_TIMEOUT: the denial names the Secret and the timeout", () =>

@@ -9,7 +9,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import type { CredentialMode } from "../../src/admission/AdmissionSettings.ts"
@@ -61,13 +61,13 @@ const serveExample = (credentialMode: CredentialMode) => {
     yield* send(withUid({ ...example, request: { ...example.request, object: { spec: "nope" } } }, "leak-4"))
     yield* send("{\"kind\": \"AdmissionReview\"}")
     // Denied: one Secret read forbidden, then one failing as a 503 until the budget runs out.
-    const failOn = (secretName: string, error: (call: CallDescription) => KubeForbidden | KubeTransient) =>
+    const failOn = (secretName: string, error: (call: CallDescription) => KubeError) =>
       cluster.addFault({ matches: (call) => call.objectName === secretName, error }, Infinity)
-    failOn("fld5filersvm-conn-secret", (call) => new KubeForbidden({ ...call, status: 403 }))
+    failOn("fld5filersvm-conn-secret", (call) => KubeError.forbidden(call, 403))
     const denied = yield* send(withUid(example, "leak-5"))
     assert.include(denied.body, "\"allowed\":false")
     cluster.clearFaults()
-    failOn("fld9filersvm-conn-secret", (call) => new KubeTransient({ ...call, reason: "the API server answered 503" }))
+    failOn("fld9filersvm-conn-secret", (call) => KubeError.transient(call, "the API server answered 503"))
     yield* send(withUid(example, "leak-6"))
     cluster.clearFaults()
     // A configuration update that is refused (logged), then the good one again.

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import { clusterObjects, notebookPod, podReview, userNamespace } from "../support/pipelineHarness.ts"
 import { get, observation, parseLogs, parsePrometheus, post, servedRoutes, valueOf } from "./support.ts"
@@ -48,7 +48,7 @@ describe("log lines", () => {
       yield* (yield* ClusterConfig).settled
       ;(yield* MemoryCluster).addFault({
         matches: (call: CallDescription) => call.resource === "configmaps" && call.verb === "get",
-        error: (call: CallDescription) => new KubeTransient({ ...call, reason: "the API server answered 429" })
+        error: (call: CallDescription) => KubeError.transient(call, "the API server answered 429")
       })
       observed.logs.length = 0
       yield* post("/inject", podReview(notebookPod(), { uid: "uid-denied" }))

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import {
@@ -66,7 +66,7 @@ const objects: Array<RawObject> = [
 // Every Secret read in team-b fails as a 503 would.
 const teamBDown = {
   matches: (call: CallDescription) => call.namespace === teamB && call.resource === "secrets",
-  error: (call: CallDescription) => new KubeTransient({ ...call, reason: "the API server answered 503" })
+  error: (call: CallDescription) => KubeError.transient(call, "the API server answered 503")
 }
 
 describe("GET /metrics", () => {

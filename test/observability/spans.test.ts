@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
-import { KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import {
   answer,
@@ -142,7 +142,7 @@ describe("the spans of one admission", () => {
     Effect.gen(function*() {
       const fault = {
         matches: (call: CallDescription) => call.resource === "secrets" && call.objectName === "fld9filersvm-conn-secret",
-        error: (call: CallDescription) => new KubeTransient({ ...call, reason: "the API server answered 503" })
+        error: (call: CallDescription) => KubeError.transient(call, "the API server answered 503")
       }
       const { response, root, spans } = yield* traced(podReview(notebookPod(), { uid }), (c) => c.addFault(fault))
       assert.isFalse(response.response.allowed)

@@ -3,7 +3,7 @@ import { Effect, Layer, Option, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
-import { KubeConflict, KubeForbidden, KubeTransient } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
@@ -108,7 +108,7 @@ describe("registerWebhook", () => {
       // The first update is refused (403 is not retried).
       cluster.addFault({
         matches: (call) => call.resource === "mutatingwebhookconfigurations" && call.verb === "update",
-        error: (call) => new KubeForbidden({ ...call, status: 403 })
+        error: (call) => KubeError.forbidden(call, 403)
       }, 1)
       const caC = "-----BEGIN CERTIFICATE-----\nQ0NDQw==\n-----END CERTIFICATE-----\n"
       yield* keepWebhookRegistered(name, caA, Stream.make(caB, caC), service)
@@ -200,21 +200,21 @@ describe("registerWebhook", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.verb === "update",
-        error: (call) => new KubeConflict({ ...call })
+        error: (call) => KubeError.conflict(call)
       }, 2)
       assert.strictEqual(yield* registerWebhook(name, caA, service), "updated")
       assert.strictEqual(webhooks(yield* stored)[0]!.clientConfig.caBundle, caBundleOf(caA))
     }).pipe(Effect.provide(memoryKube([existing]))))
 
-  it.live("gives up with the KubeConflict when it keeps losing", () =>
+  it.live("gives up with the last conflict when it keeps losing", () =>
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.verb === "update",
-        error: (call) => new KubeConflict({ ...call })
+        error: (call) => KubeError.conflict(call)
       })
       const error = yield* Effect.flip(registerWebhook(name, caA, service))
-      assert.strictEqual(error._tag, "KubeConflict")
+      assert.strictEqual(error.reason, "conflict")
     }).pipe(Effect.provide(memoryKube([existing]))))
 
   it.live("survives a transient API failure", () =>
@@ -222,7 +222,7 @@ describe("registerWebhook", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.verb === "get",
-        error: (call) => new KubeTransient({ ...call, reason: "503 Service Unavailable" })
+        error: (call) => KubeError.transient(call, "503 Service Unavailable")
       }, 1)
       assert.strictEqual(yield* registerWebhook(name, caA, service), "created")
     }).pipe(Effect.provide(memoryKube())))
@@ -232,10 +232,10 @@ describe("registerWebhook", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.verb === "create",
-        error: (call) => new KubeForbidden({ ...call, status: 403 })
+        error: (call) => KubeError.forbidden(call, 403)
       })
       const error = yield* Effect.flip(registerWebhook(name, caA, service))
-      assert.strictEqual(error._tag, "KubeForbidden")
+      assert.strictEqual(error.reason, "forbidden")
       assert.include(error.message, "admissionregistration.k8s.io")
     }).pipe(Effect.provide(memoryKube())))
 })

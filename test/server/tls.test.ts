@@ -10,7 +10,7 @@ import * as tls from "node:tls"
 import { X509Certificate } from "node:crypto"
 import { inspect } from "node:util"
 import { beforeAll } from "vitest"
-import { KubeForbidden, KubeRequestFailed } from "../../src/cluster/errors.ts"
+import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { ServingCertificateShape } from "../../src/server/tls/holder.ts"
@@ -456,7 +456,7 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
         const cluster = yield* MemoryCluster
         cluster.addFault({
           matches: (call) => call.resource === "secrets" && call.verb === verb,
-          error: (call) => new KubeForbidden({ ...call, status: 403 })
+          error: (call) => KubeError.forbidden(call, 403)
         })
         const warnings: Array<string> = []
         const cert = yield* replica().pipe(
@@ -479,9 +479,10 @@ describe("ServingCertificate.layerSelfSignedShared", () => {
       const cluster = yield* MemoryCluster
       cluster.addFault({
         matches: (call) => call.resource === "secrets",
-        error: (call) => new KubeRequestFailed({ ...call, reason: "HTTP 422" })
+        error: (call) => KubeError.requestFailed(call, "HTTP 422", 422)
       })
       const error = yield* Effect.flip(replica())
-      assert.strictEqual(error._tag, "KubeRequestFailed")
+      assert.strictEqual(error._tag, "KubeError")
+      assert.strictEqual(error._tag === "KubeError" ? error.reason : undefined, "request_failed")
     }).pipe(Effect.provide(memoryKube())))
 })

@@ -18,7 +18,7 @@ import { directoryAdmissionLayer, memoryAdmissionLayer } from "../../src/admissi
 import { admit, type AdmissionServices } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
-import { KubeRetry } from "../../src/cluster/KubeRetry.ts"
+import { KubeRetry } from "../../src/cluster/retry.ts"
 import type { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import type { AdmissionResponse, AdmissionReviewResponse } from "../../src/domain/admission.ts"

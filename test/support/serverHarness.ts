@@ -27,7 +27,7 @@ import {
 } from "../../src/admission/layers.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import type { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
-import type { KubeRetry } from "../../src/cluster/KubeRetry.ts"
+import type { KubeRetry } from "../../src/cluster/retry.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
 import { webhookServerLayer } from "../../src/server/server.ts"

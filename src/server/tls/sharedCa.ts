@@ -10,9 +10,10 @@
  * cannot create Secrets), the CA is kept in memory, as the Go injector kept
  * it: served and registered all the same, but not shared between replicas.
  */
-import { Clock, Duration, Effect, Predicate, Redacted, Schedule } from "effect"
+import { Clock, Duration, Effect, Redacted } from "effect"
 import { X509Certificate } from "node:crypto"
-import { isRetryable, type KubeError } from "../../cluster/errors.ts"
+import { hasReason, isKubeError } from "../../cluster/errors.ts"
+import { retryKube, startupBudget } from "../../cluster/retry.ts"
 import { KubeClient } from "../../cluster/KubeClient.ts"
 import type { Secret } from "../../cluster/objects.ts"
 import { type CheckedPair, checkPair, logAnnotations, makeTlsMaterial, TlsMaterialError } from "./material.ts"
@@ -39,10 +40,6 @@ const secretLabels = {
 const maxGenerations = 20
 
 const secretNameOf = (base: string, generation: number) => generation === 1 ? base : `${base}-${generation}`
-
-/** Startup calls survive a few transient API failures; anything else fails at once. */
-const retryTransient = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
-  effect.pipe(Effect.retry({ while: isRetryable, times: 4, schedule: Schedule.exponential("100 millis") }))
 
 type SecretVerdict =
   | { readonly usable: true; readonly checked: CheckedPair }
@@ -109,7 +106,7 @@ const withPreviousCa = (checked: CheckedPair, previousCa: string | undefined): C
  * tells a forbidden call from other failures, so the KubeError it reads can
  * change shape without touching the fallback.
  */
-const isForbidden = (error: unknown): boolean => Predicate.isTagged(error, "KubeForbidden")
+const isForbidden = (error: unknown): boolean => isKubeError(error) && error.reason === "forbidden"
 
 /** Without a Secret to share it through: a CA of this replica's own, in memory, with one warning each time. */
 const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly message: string }) =>
@@ -141,8 +138,8 @@ const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSigned
   for (let generation = 1; generation <= maxGenerations; generation++) {
     const name = secretNameOf(options.secretName, generation)
     const now = yield* Clock.currentTimeMillis
-    const existing = yield* retryTransient(kube.getSecret(options.namespace, name)).pipe(
-      Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined))
+    const existing = yield* retryKube(kube.getSecret(options.namespace, name), startupBudget).pipe(
+      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(undefined))
     )
     if (existing !== undefined) {
       const verdict = yield* judgeSecret(existing, options, now)
@@ -160,14 +157,14 @@ const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSigned
     }
 
     const generated = yield* generateSelfSigned(options)
-    const created = yield* retryTransient(kube.createSecret({
+    const created = yield* retryKube(kube.createSecret({
       namespace: options.namespace,
       name,
       labels: secretLabels,
       stringData: { "ca.crt": generated.caPem, "tls.crt": generated.certPem, "tls.key": generated.keyPem }
-    })).pipe(
+    }), startupBudget).pipe(
       Effect.as(true),
-      Effect.catchTag("KubeConflict", () => Effect.succeed(false))
+      Effect.catchIf(hasReason("conflict"), () => Effect.succeed(false))
     )
     if (created) {
       const checked = yield* checkGenerated(generated)
@@ -182,7 +179,7 @@ const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSigned
     }
 
     // Another replica created it meanwhile: serve theirs, so both share one CA.
-    const winner = yield* retryTransient(kube.getSecret(options.namespace, name))
+    const winner = yield* retryKube(kube.getSecret(options.namespace, name), startupBudget)
     const verdict = yield* judgeSecret(winner, options, yield* Clock.currentTimeMillis)
     if (!verdict.usable) {
       return yield* new TlsMaterialError({
