@@ -9,8 +9,9 @@
  * composition wraps it, see observability/Kube.ts).
  */
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
-import { KubeError, type Resource } from "./errors.ts"
-import { MemoryCluster } from "./MemoryCluster.ts"
+import { type KubeCall, KubeError, type Resource } from "./errors.ts"
+import { type Call, fromStatus, fromThrown } from "./live/transport.ts"
+import { type Failure, MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface KubeClientShape {
@@ -29,6 +30,26 @@ export interface KubeClientShape {
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
   /** Replaces the object, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+}
+
+/**
+ * A planned failure as the live client would meet it: a status and a reset go
+ * through the live transport's own classification, a hang never answers.
+ */
+const failed = (call: KubeCall, failure: Failure): Effect.Effect<never, KubeError> => {
+  const live = call as Call
+  switch (failure.kind) {
+    case "error":
+      return Effect.fail(failure.error)
+    case "status": {
+      const retryAfter = failure.retryAfterSeconds === undefined ? {} : { "retry-after": String(failure.retryAfterSeconds) }
+      return Effect.fail(fromStatus(live, failure.status, retryAfter, ""))
+    }
+    case "reset":
+      return Effect.fail(fromThrown(live, Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })))
+    case "hang":
+      return Effect.never
+  }
 }
 
 export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
@@ -53,8 +74,9 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
         body: () => Effect.Effect<A, KubeError>
       ): Effect.Effect<A, KubeError> =>
         Effect.suspend(() => {
-          const { latency, fault } = cluster.plan({ resource, verb, namespace, objectName: name })
-          const run = fault === undefined ? Effect.suspend(body) : Effect.fail(fault)
+          const described = { resource, verb, namespace, objectName: name }
+          const { failure, latency } = cluster.plan(described)
+          const run = failure === undefined ? Effect.suspend(body) : failed(described, failure)
           return Duration.isZero(latency) ? run : Effect.delay(run, latency)
         })
 

@@ -25,13 +25,51 @@ export interface CallDescription {
   readonly verb: string
   readonly namespace: string
   readonly objectName: string
+  /** The HTTP request, when the call came over HTTP (test/support/fakeApiServer.ts): method and path with query. */
+  readonly request?: { readonly method: string; readonly url: string }
 }
+
+/**
+ * A fault as the wire shows it, so the HTTP front of a store and the memory
+ * KubeClient meet the same one: an error status (with Retry-After seconds),
+ * a connection reset, an answer that never comes, or extra latency.
+ */
+export type WireFault =
+  | {
+    readonly kind: "status"
+    readonly status: number
+    readonly retryAfterSeconds?: number | undefined
+    readonly message?: string | undefined
+  }
+  | { readonly kind: "reset" }
+  | { readonly kind: "hang" }
+  | { readonly kind: "delay"; readonly millis: number }
 
 export interface Fault {
   readonly matches: (call: CallDescription) => boolean
-  readonly error: (call: CallDescription) => KubeError
+  /** The error the call fails with; or `wire`, the fault as the network shows it. */
+  readonly error?: (call: CallDescription) => KubeError
+  readonly wire?: WireFault
   /** How many calls it fails; `Infinity` until cleared. */
   remaining: number
+  /** How many calls it has met. */
+  hits: number
+}
+
+/** What a planned call meets: a KubeError, or a wire fault other than a delay. */
+export type Failure = { readonly kind: "error"; readonly error: KubeError } | Exclude<WireFault, { kind: "delay" }>
+
+/** One change, as a watch from a resource version replays it. */
+export interface ChangeEvent {
+  readonly version: number
+  readonly type: "ADDED" | "MODIFIED" | "DELETED"
+  readonly resource: Resource
+  readonly object: RawObject
+}
+
+export interface FaultHandle {
+  readonly hits: number
+  readonly clear: () => void
 }
 
 type Listener = { readonly key: string; readonly queue: Queue.Queue<Option.Option<RawObject>, import("effect/Cause").Done> }
@@ -42,7 +80,10 @@ export class MemoryClusterStore {
   private readonly objects = new Map<string, RawObject>()
   private readonly listeners = new Set<Listener>()
   private readonly faults: Array<Fault> = []
+  private readonly history: Array<ChangeEvent> = []
+  private readonly changeListeners = new Set<(event: ChangeEvent) => void>()
   private version = 0
+  private compactedVersion = 0
   private latency: Duration.Duration = Duration.zero
 
   constructor(objects: Iterable<RawObject>) {
@@ -50,18 +91,49 @@ export class MemoryClusterStore {
   }
 
   /** Adds or replaces an object by its kind, namespace and name; watchers see the change. Other kinds are ignored. */
-  put(object: RawObject): void {
+  put(object: RawObject): RawObject | undefined {
     const resource = typeof object.kind === "string" ? resourceOfKind[object.kind] : undefined
-    if (resource === undefined) return
+    if (resource === undefined) return undefined
     const { name, namespace } = metadataOf(object)
-    const stamped = this.stamp(object)
-    this.objects.set(keyOf(resource, namespace, name), stamped)
-    this.notify(keyOf(resource, namespace, name), Option.some(stamped))
+    return this.store(resource, keyOf(resource, namespace, name), object)
   }
 
-  remove(resource: Resource, namespace: string, name: string): void {
+  /** Deletes an object; watchers see it gone. Returns whether it existed. */
+  remove(resource: Resource, namespace: string, name: string): boolean {
     const key = keyOf(resource, namespace, name)
-    if (this.objects.delete(key)) this.notify(key, Option.none())
+    const existing = this.objects.get(key)
+    if (existing === undefined) return false
+    this.objects.delete(key)
+    this.notify(key, Option.none(), { type: "DELETED", resource, object: this.stamp(existing) })
+    return true
+  }
+
+  /** The objects of a resource in a namespace ("" for cluster-scoped ones), in insertion order. */
+  list(resource: Resource, namespace: string): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()].filter(([key]) => key.startsWith(`${resource}/${namespace}/`)).map(([, o]) => o)
+  }
+
+  /** The last change's resource version. */
+  get resourceVersion(): number {
+    return this.version
+  }
+
+  /** The changes after `version`, or "expired" when `compact` forgot some of them. */
+  changesSince(version: number): ReadonlyArray<ChangeEvent> | "expired" {
+    if (version < this.compactedVersion) return "expired"
+    return this.history.filter((event) => event.version > version)
+  }
+
+  /** Forgets the change history, as etcd compaction does. */
+  compact(): void {
+    this.history.length = 0
+    this.compactedVersion = this.version
+  }
+
+  /** Calls `listener` with every change that follows, until the returned function is called. */
+  onChange(listener: (event: ChangeEvent) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => this.changeListeners.delete(listener)
   }
 
   get(resource: Resource, namespace: string, name: string): Option.Option<RawObject> {
@@ -78,15 +150,12 @@ export class MemoryClusterStore {
       const { name, namespace } = metadataOf(object)
       const key = keyOf(resource, namespace, name)
       if (this.objects.has(key)) return Effect.fail("exists" as const)
-      const stamped = this.stamp(object)
-      this.objects.set(key, stamped)
-      this.notify(key, Option.some(stamped))
-      return Effect.succeed(stamped)
+      return Effect.succeed(this.store(resource, key, object))
     })
   }
 
   /** Replaces an object if its `resourceVersion` is still the stored one, as an API server's update does. */
-  replace(resource: Resource, object: RawObject): Effect.Effect<void, "missing" | "conflict"> {
+  replace(resource: Resource, object: RawObject): Effect.Effect<RawObject, "missing" | "conflict"> {
     return Effect.suspend(() => {
       const { name, namespace } = metadataOf(object)
       const key = keyOf(resource, namespace, name)
@@ -95,10 +164,7 @@ export class MemoryClusterStore {
       const wanted = (object.metadata as RawObject | undefined)?.resourceVersion
       const stored = (current.metadata as RawObject).resourceVersion
       if (wanted !== undefined && wanted !== stored) return Effect.fail("conflict" as const)
-      const stamped = this.stamp(object)
-      this.objects.set(key, stamped)
-      this.notify(key, Option.some(stamped))
-      return Effect.void
+      return Effect.succeed(this.store(resource, key, object))
     })
   }
 
@@ -131,20 +197,53 @@ export class MemoryClusterStore {
     this.latency = Duration.fromInputUnsafe(latency)
   }
 
-  /** Fails the next `times` calls that match. */
-  addFault(fault: Omit<Fault, "remaining">, times = Infinity): void {
-    this.faults.push({ ...fault, remaining: times })
+  /** Fails (or, for a `delay`, slows) the next `times` calls that match. */
+  addFault(fault: Omit<Fault, "remaining" | "hits">, times = Infinity): FaultHandle {
+    const entry: Fault = { ...fault, remaining: times, hits: 0 }
+    this.faults.push(entry)
+    const faults = this.faults
+    return {
+      get hits() {
+        return entry.hits
+      },
+      clear: () => {
+        const index = faults.indexOf(entry)
+        if (index >= 0) faults.splice(index, 1)
+      }
+    }
   }
 
   clearFaults(): void {
     this.faults.length = 0
   }
 
-  /** What happens to a call: how long it waits, and the error it meets, if any. */
-  plan(call: CallDescription): { readonly latency: Duration.Duration; readonly fault: KubeError | undefined } {
-    const fault = this.faults.find((candidate) => candidate.remaining > 0 && candidate.matches(call))
-    if (fault !== undefined) fault.remaining -= 1
-    return { latency: this.latency, fault: fault?.error(call) }
+  /**
+   * What happens to a call: how long it waits (the latency plus every matching
+   * delay), and the first matching failure, if any.
+   */
+  plan(call: CallDescription): { readonly latency: Duration.Duration; readonly failure: Failure | undefined } {
+    let latency = this.latency
+    let failure: Failure | undefined
+    for (const fault of [...this.faults]) {
+      if (fault.remaining <= 0 || !fault.matches(call)) continue
+      if (fault.wire?.kind === "delay") latency = Duration.sum(latency, Duration.millis(fault.wire.millis))
+      else if (failure !== undefined) continue
+      else if (fault.wire !== undefined) failure = fault.wire as Failure
+      else if (fault.error !== undefined) failure = { kind: "error", error: fault.error(call) }
+      else continue
+      fault.remaining -= 1
+      fault.hits += 1
+      if (fault.remaining <= 0) this.faults.splice(this.faults.indexOf(fault), 1)
+    }
+    return { latency, failure }
+  }
+
+  private store(resource: Resource, key: string, object: RawObject): RawObject {
+    const type = this.objects.has(key) ? "MODIFIED" : "ADDED"
+    const stamped = this.stamp(object)
+    this.objects.set(key, stamped)
+    this.notify(key, Option.some(stamped), { type, resource, object: stamped })
+    return stamped
   }
 
   private stamp(object: RawObject): RawObject {
@@ -153,7 +252,10 @@ export class MemoryClusterStore {
     return { ...object, metadata: { ...metadata, resourceVersion: String(this.version) } }
   }
 
-  private notify(key: string, value: Option.Option<RawObject>): void {
+  private notify(key: string, value: Option.Option<RawObject>, change: Omit<ChangeEvent, "version">): void {
+    const event: ChangeEvent = { ...change, version: this.version }
+    this.history.push(event)
+    for (const listener of [...this.changeListeners]) listener(event)
     for (const listener of [...this.listeners]) {
       if (listener.key === key) Queue.offerUnsafe(listener.queue, value)
     }

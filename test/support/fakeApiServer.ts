@@ -1,17 +1,12 @@
 /**
  * A fake Kubernetes API server for tests: real HTTP on 127.0.0.1, the real
  * REST paths and JSON shapes, objects held in memory, and switches to make it
- * misbehave while a test runs.
+ * misbehave while a test runs. It is an HTTP front over a `MemoryClusterStore`
+ * (src/cluster/MemoryCluster.ts, `store`): objects, faults and latency have
+ * the one implementation the memory KubeClient also uses; the front adds
+ * the token check, TLS, the request log and the watch connections.
  *
- * What it serves (for configmaps, secrets and mutatingwebhookconfigurations):
- *
- *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
- *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}[?fieldSelector=metadata.name%3D{name}]   a {Kind}List
- *   GET    ...same list path...&watch=true[&resourceVersion=N][&timeoutSeconds=S]                newline-delimited watch events
- *   POST   /api/v1/namespaces/{ns}/{configmaps|secrets}                                           create (409 AlreadyExists)
- *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}                                    replace (409 Conflict on a stale resourceVersion)
- *   DELETE /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
- *   GET|POST|PUT|DELETE /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]   the same, cluster-scoped
+ * What it serves: see fakeApiRoutes.ts.
  *
  * Errors are Kubernetes `Status` objects. Every request must carry the
  * bearer token of `kubeConfig()` (401 otherwise). Resource versions are one
@@ -26,231 +21,54 @@
  *   const kc = api.kubeConfig()              // a KubeConfig pointing at it, for KubeClientLive.layerFromKubeConfig
  *   const fault = api.respondWith(403, { path: "/secrets/" })   // until fault.clear()
  *   api.respondWith(429, { times: 2, retryAfterSeconds: 1 })   // the next two requests
+ *   api.hang({ path: "watch=true" })       // matching requests never get an answer
  *   api.setLatency(20)                       // round-trip time added to every request
  *   api.dropWatches()                        // the server ends every open watch
  *   await api.close()
  *
  * In Effect tests, `FakeApi.layer()` starts one for the layer's lifetime.
  */
-import { KubeConfig } from "@kubernetes/client-node"
-import { Context, Effect, Layer } from "effect"
-import * as fs from "node:fs"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { Context, Duration, Effect, Layer } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo, Socket } from "node:net"
+import type { Resource } from "../../src/cluster/errors.ts"
+import { type CallDescription, type FaultHandle, MemoryClusterStore, type WireFault } from "../../src/cluster/MemoryCluster.ts"
+import {
+  faultMessage,
+  HttpError,
+  kinds,
+  kubeConfigFor,
+  type KubeConfigOptions,
+  type LoggedRequest,
+  type RequestMatch,
+  parseRoute,
+  sendStatus,
+  statusObject,
+  verbOf,
+  waitOrGiveUp,
+  writeKubeconfigFile
+} from "./fakeApiHttp.ts"
+import { defaulted, ObjectRoutes } from "./fakeApiRoutes.ts"
+
+export { statusObject }
+export type { KubeConfigOptions }
+export type { FaultHandle, LoggedRequest, RequestMatch }
 
 /** An object as the API speaks it: plain JSON. */
 export type JsonObject = { [key: string]: unknown }
 
 /** The resources the fake serves. */
-export type FakeResource = "configmaps" | "secrets" | "mutatingwebhookconfigurations"
-
-/** Which requests a fault applies to. Every given field must match; an empty match takes every request. */
-export interface RequestMatch {
-  /** The HTTP method, e.g. "GET" (any when absent). */
-  readonly method?: string
-  /**
-   * A substring of the request's path and query string as sent, e.g. "/secrets/",
-   * "configmaps/filers-list" or "watch=true" (any when absent). Note that query
-   * values are URL-encoded: `fieldSelector=metadata.name%3Dfilers-list`.
-   */
-  readonly path?: string
-  /** How many matching requests the fault takes; when absent, every one until cleared. */
-  readonly times?: number
-}
-
-/** A fault in force. */
-export interface FaultHandle {
-  /** How many requests it has taken so far. */
-  readonly hits: number
-  /** Removes the fault; requests that already met it are not affected. */
-  readonly clear: () => void
-}
-
-/** One request as the server received it. */
-export interface LoggedRequest {
-  readonly method: string
-  /** The path, without the query string. */
-  readonly path: string
-  /** The query parameters, decoded. */
-  readonly query: Readonly<Record<string, string>>
-  /** Path and query string as sent. */
-  readonly url: string
-  /** `Date.now()` when it arrived. */
-  readonly at: number
-}
+export type FakeResource = Resource
 
 export interface FakeApiServerOptions {
   /** The bearer token requests must carry. Default "fake-token". */
   readonly token?: string
   /** Objects to start with, as for `put`. */
   readonly objects?: Iterable<JsonObject>
-  /**
-   * Serve HTTPS with this pair (as a real API server does); `kubeConfig()`
-   * then trusts `caPem` instead of skipping verification. Default: plain HTTP.
-   */
+  /** Serve HTTPS with this pair; `kubeConfig()` then trusts `caPem`. Default: plain HTTP. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem: string }
-}
-
-export interface KubeConfigOptions {
-  /** The token the KubeConfig's user sends. Default: the server's token. */
-  readonly token?: string
-  /** The context's default namespace. Default "default". */
-  readonly namespace?: string
-  /** The CA to trust instead of the server's own (HTTPS only). */
-  readonly caPem?: string
-}
-
-type StatusFault = {
-  readonly kind: "status"
-  readonly status: number
-  readonly retryAfterSeconds: number | undefined
-  readonly message: string | undefined
-}
-type Fault = StatusFault | { readonly kind: "reset" } | { readonly kind: "delay"; readonly millis: number }
-
-interface FaultEntry {
-  readonly match: RequestMatch
-  readonly fault: Fault
-  remaining: number
-  hits: number
-}
-
-interface Route {
-  readonly group: string
-  readonly version: string
-  readonly resource: FakeResource
-  /** "" for cluster-scoped resources. */
-  readonly namespace: string
-  readonly name: string | undefined
-}
-
-interface Watcher {
-  readonly resource: FakeResource
-  readonly namespace: string
-  /** From `fieldSelector=metadata.name=...`. */
-  readonly name: string | undefined
-  readonly response: http.ServerResponse
-  readonly socket: Socket
-  readonly path: string
-}
-
-interface HistoryEvent {
-  readonly revision: number
-  readonly type: "ADDED" | "MODIFIED" | "DELETED"
-  readonly resource: FakeResource
-  readonly object: JsonObject
-}
-
-const kinds: Readonly<Record<FakeResource, { kind: string; apiVersion: string; group: string }>> = {
-  configmaps: { kind: "ConfigMap", apiVersion: "v1", group: "" },
-  secrets: { kind: "Secret", apiVersion: "v1", group: "" },
-  mutatingwebhookconfigurations: {
-    kind: "MutatingWebhookConfiguration",
-    apiVersion: "admissionregistration.k8s.io/v1",
-    group: "admissionregistration.k8s.io"
-  }
-}
-
-const resourceOfKind = (kind: unknown): FakeResource | undefined => {
-  for (const [resource, info] of Object.entries(kinds)) {
-    if (info.kind === kind) return resource as FakeResource
-  }
-  return undefined
-}
-
-const reasons: Readonly<Record<number, string>> = {
-  400: "BadRequest",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "NotFound",
-  405: "MethodNotAllowed",
-  409: "Conflict",
-  410: "Expired",
-  422: "Invalid",
-  429: "TooManyRequests",
-  500: "InternalError",
-  503: "ServiceUnavailable",
-  504: "Timeout"
-}
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const metadataOf = (object: JsonObject): JsonObject => {
-  if (!isObject(object.metadata)) object.metadata = {}
-  return object.metadata as JsonObject
-}
-
-const nameOf = (object: JsonObject): string => {
-  const name = metadataOf(object).name
-  return typeof name === "string" ? name : ""
-}
-
-const keyOf = (resource: FakeResource, namespace: string, name: string) => `${resource}/${namespace}/${name}`
-
-const verbOf = (method: string, route: Route, watch: boolean): string => {
-  switch (method) {
-    case "GET":
-      return route.name !== undefined ? "get" : watch ? "watch" : "list"
-    case "POST":
-      return "create"
-    case "PUT":
-      return "update"
-    case "PATCH":
-      return "patch"
-    case "DELETE":
-      return "delete"
-    default:
-      return method.toLowerCase()
-  }
-}
-
-const parseRoute = (path: string): Route | undefined => {
-  const parts = path.split("/").filter((part) => part !== "").map(decodeURIComponent)
-  // /api/v1/namespaces/{ns}/{resource}[/{name}]
-  if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length >= 5 && parts.length <= 6) {
-    const resource = parts[4]
-    if (resource !== "configmaps" && resource !== "secrets") return undefined
-    return { group: "", version: "v1", resource, namespace: parts[3]!, name: parts[5] }
-  }
-  // /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]
-  if (
-    parts[0] === "apis" && parts[1] === "admissionregistration.k8s.io" && parts[2] === "v1" &&
-    parts[3] === "mutatingwebhookconfigurations" && parts.length <= 5
-  ) {
-    return {
-      group: "admissionregistration.k8s.io",
-      version: "v1",
-      resource: "mutatingwebhookconfigurations",
-      namespace: "",
-      name: parts[4]
-    }
-  }
-  return undefined
-}
-
-/** A Kubernetes `Status` object, as the API server answers errors. */
-export const statusObject = (code: number, message: string, details?: JsonObject): JsonObject => ({
-  kind: "Status",
-  apiVersion: "v1",
-  metadata: {},
-  status: "Failure",
-  message,
-  reason: reasons[code] ?? "Unknown",
-  ...(details === undefined ? {} : { details }),
-  code
-})
-
-class HttpError {
-  readonly code: number
-  readonly message: string
-  readonly reason: string | undefined
-  constructor(code: number, message: string, reason?: string) {
-    this.code = code
-    this.message = message
-    this.reason = reason
-  }
 }
 
 export class FakeApiServer {
@@ -259,32 +77,26 @@ export class FakeApiServer {
   readonly port: number
   /** The bearer token requests must carry. */
   readonly token: string
+  /** The objects, faults and latency: the same store `KubeClient.layerMemory` serves. */
+  readonly store = new MemoryClusterStore([])
 
-  private readonly server: http.Server | https.Server
-  private readonly caPem: string | undefined
-  private readonly objects = new Map<string, JsonObject>()
-  private readonly history: Array<HistoryEvent> = []
-  private readonly watchers = new Set<Watcher>()
+  private readonly routes = new ObjectRoutes(this.store)
   private readonly sockets = new Set<Socket>()
-  private readonly timers = new Set<NodeJS.Timeout>()
-  private readonly faults: Array<FaultEntry> = []
+  private readonly pending = new Set<() => void>()
   private readonly log: Array<LoggedRequest> = []
   private connectionCount = 0
   private abandonedCount = 0
-  private watchCount = 0
-  private revision = 100
-  private compactedRevision = 0
-  private latencyMillis = 0
-  private uidCounter = 0
   private closed = false
+
+  private readonly server: http.Server | https.Server
+  private readonly caPem: string | undefined
 
   private constructor(server: http.Server | https.Server, token: string, caPem: string | undefined) {
     this.server = server
-    this.token = token
     this.caPem = caPem
-    const address = server.address() as AddressInfo
-    this.port = address.port
-    this.url = `${caPem === undefined ? "http" : "https"}://127.0.0.1:${address.port}`
+    this.token = token
+    this.port = (server.address() as AddressInfo).port
+    this.url = `${caPem === undefined ? "http" : "https"}://127.0.0.1:${this.port}`
   }
 
   /** Starts a server on 127.0.0.1 on a free port. */
@@ -304,242 +116,144 @@ export class FakeApiServer {
     })
     server.on("request", (request, response) => {
       void api.handle(request, response).catch(() => {
-        if (!response.headersSent) {
-          api.sendStatus(response, 500, "fake API server: unexpected failure")
-        } else {
-          response.destroy()
-        }
+        if (!response.headersSent) sendStatus(response, 500, "fake API server: unexpected failure")
+        else response.destroy()
       })
     })
     for (const object of options.objects ?? []) api.put(object)
     return api
   }
 
-  /**
-   * A KubeConfig pointing at this server: cluster `server: http://127.0.0.1:PORT`
-   * with `skipTLSVerify` (which client-node demands for plain HTTP), or over
-   * HTTPS trusting the server's CA (`caPem` overrides it); a user with the
-   * server's bearer token.
-   */
+  /** A KubeConfig pointing at this server (skipping TLS verification over plain HTTP, as client-node demands). */
   kubeConfig(options: KubeConfigOptions = {}): KubeConfig {
-    const kc = new KubeConfig()
-    const caPem = options.caPem ?? this.caPem
-    const trust = caPem === undefined
-      ? { skipTLSVerify: true }
-      : { skipTLSVerify: false, caData: Buffer.from(caPem).toString("base64") }
-    kc.loadFromOptions({
-      clusters: [{ name: "fake", server: this.url, ...trust }],
-      users: [{ name: "fake-user", token: options.token ?? this.token }],
-      contexts: [{ name: "fake", cluster: "fake", user: "fake-user", namespace: options.namespace ?? "default" }],
-      currentContext: "fake"
-    })
-    return kc
+    return kubeConfigFor(this.url, this.token, this.caPem, options)
   }
 
-  /**
-   * The same as `kubeConfig()`, written to `file` as a kubeconfig YAML file,
-   * as `kubectl` (and a process started with KUBECONFIG) reads it. With
-   * `caFile`, an HTTPS server's CA is written there and the kubeconfig names
-   * the file (`certificate-authority`), as a pod's service account has it,
-   * instead of carrying it inline.
-   */
+  /** `kubeConfig()` as a kubeconfig YAML file; with `caFile`, an HTTPS server's CA goes there (as a pod's service account has it). */
   writeKubeconfig(file: string, options: { readonly caFile?: string } = {}): void {
-    if (this.caPem !== undefined && options.caFile !== undefined) fs.writeFileSync(options.caFile, this.caPem)
-    const cluster = this.caPem === undefined
-      ? ["    insecure-skip-tls-verify: true"]
-      : options.caFile !== undefined
-      ? [`    certificate-authority: ${options.caFile}`]
-      : [`    certificate-authority-data: ${Buffer.from(this.caPem).toString("base64")}`]
-    fs.writeFileSync(
-      file,
-      [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        "- name: fake",
-        "  cluster:",
-        `    server: ${this.url}`,
-        ...cluster,
-        "users:",
-        "- name: fake-user",
-        "  user:",
-        `    token: ${this.token}`,
-        "contexts:",
-        "- name: fake",
-        "  context:",
-        "    cluster: fake",
-        "    user: fake-user",
-        "current-context: fake",
-        ""
-      ].join("\n"),
-      { mode: 0o600 }
-    )
+    writeKubeconfigFile(file, this.url, this.token, this.caPem, options.caFile)
   }
 
   /** Stops the server: ends open watches, drops every connection, cancels pending delays. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const timer of this.timers) clearTimeout(timer)
-    this.timers.clear()
-    for (const watcher of this.watchers) watcher.response.destroy()
-    this.watchers.clear()
+    for (const cancel of [...this.pending]) cancel()
+    for (const watcher of this.routes.watchers) watcher.response.destroy()
+    this.routes.watchers.clear()
     const closing = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeAllConnections()
     for (const socket of this.sockets) socket.destroy()
     await closing
   }
 
-  // ---------------------------------------------------------------------------
-  // Objects
+  // Objects: held by the store; the front adds what the API server defaults (uid, creationTimestamp, a Secret's data).
 
-  /**
-   * Adds or replaces an object, found by its `kind` (ConfigMap, Secret,
-   * MutatingWebhookConfiguration), namespace and name. Stamps a new
-   * `metadata.resourceVersion` (and `uid`, `creationTimestamp` when new),
-   * turns a Secret's `stringData` into `data`, and tells matching watches
-   * (ADDED or MODIFIED). Returns the object as stored.
-   */
+  /** Adds or replaces an object by its kind, namespace ("default" when absent) and name. Returns it as stored. */
   put(object: JsonObject): JsonObject {
-    const resource = resourceOfKind(object.kind)
+    const resource = Object.entries(kinds).find(([, info]) => info.kind === object.kind)?.[0] as Resource | undefined
     if (resource === undefined) throw new Error(`FakeApiServer.put: unsupported kind ${String(object.kind)}`)
-    const copy = structuredClone(object)
-    const metadata = metadataOf(copy)
+    const metadata = (object.metadata ?? {}) as JsonObject
     const namespace = resource === "mutatingwebhookconfigurations" ? "" : String(metadata.namespace ?? "default")
-    return this.store(resource, namespace, copy)
+    return structuredClone(this.store.put(defaulted(this.store, resource, namespace, object))!) as JsonObject
   }
 
-  /** Deletes an object and tells matching watches (DELETED). Returns whether it existed. */
+  /** Deletes an object (watches see DELETED). Returns whether it existed. */
   remove(resource: FakeResource, namespace: string, name: string): boolean {
-    const key = keyOf(resource, namespace, name)
-    const existing = this.objects.get(key)
-    if (existing === undefined) return false
-    this.objects.delete(key)
-    const deleted = structuredClone(existing)
-    metadataOf(deleted).resourceVersion = String(++this.revision)
-    this.record("DELETED", resource, deleted)
-    return true
+    return this.store.remove(resource, namespace, name)
   }
 
   /** The object as stored (a copy), if any. */
   get(resource: FakeResource, namespace: string, name: string): JsonObject | undefined {
-    const found = this.objects.get(keyOf(resource, namespace, name))
-    return found === undefined ? undefined : structuredClone(found)
+    const found = this.store.get(resource, namespace, name)
+    return found._tag === "Some" ? structuredClone(found.value) as JsonObject : undefined
   }
 
-  /** The server's current resource version (the last change's). */
+  /** The last change's resource version. */
   get resourceVersion(): string {
-    return String(this.revision)
+    return String(this.store.resourceVersion)
   }
 
-  /**
-   * Forgets the change history, as etcd compaction does: a watch from an older
-   * resource version then gets an ERROR event with a 410 Expired Status.
-   */
+  /** Forgets the change history: a watch from an older resource version gets an ERROR event 410 Expired. */
   compact(): void {
-    this.history.length = 0
-    this.compactedRevision = this.revision
+    this.store.compact()
   }
 
-  // ---------------------------------------------------------------------------
-  // Faults
+  // Faults: recorded in the store's fault plan, so the memory KubeClient would meet the same ones.
 
-  /**
-   * Answers matching requests with `status` and a `Status` body instead of
-   * serving them (403, 404, 429, 500, 503...). `retryAfterSeconds` adds a
-   * Retry-After header; `message` replaces the Status message (to plant text a
-   * client must not copy into its errors).
-   */
+  /** Answers matching requests with `status` and a `Status` body (with Retry-After, or a planted message). */
   respondWith(
     status: number,
     match: RequestMatch & { readonly retryAfterSeconds?: number; readonly message?: string } = {}
   ): FaultHandle {
-    return this.addFault(match, {
-      kind: "status",
-      status,
-      retryAfterSeconds: match.retryAfterSeconds,
-      message: match.message
-    })
+    return this.fault(match, { kind: "status", status, retryAfterSeconds: match.retryAfterSeconds, message: match.message })
   }
 
-  /** Delays matching requests by `millis` before anything else happens to them (a slow server). */
+  /** Delays matching requests by `millis` before anything else happens to them. */
   delay(millis: number, match: RequestMatch = {}): FaultHandle {
-    return this.addFault(match, { kind: "delay", millis })
+    return this.fault(match, { kind: "delay", millis })
   }
 
-  /** Destroys the connection of matching requests without an answer (a reset connection). */
+  /** Destroys the connection of matching requests without an answer. */
   resetConnections(match: RequestMatch = {}): FaultHandle {
-    return this.addFault(match, { kind: "reset" })
+    return this.fault(match, { kind: "reset" })
+  }
+
+  /** Never answers matching requests (until the client gives up or the server closes). */
+  hang(match: RequestMatch = {}): FaultHandle {
+    return this.fault(match, { kind: "hang" })
   }
 
   /** Round-trip time added to every request (0 to stop). */
   setLatency(millis: number): void {
-    this.latencyMillis = millis
+    this.store.setLatency(Duration.millis(millis))
   }
 
   /** Removes every fault and the latency. */
   clearFaults(): void {
-    this.faults.length = 0
-    this.latencyMillis = 0
+    this.store.clearFaults()
+    this.store.setLatency(Duration.zero)
   }
 
-  // ---------------------------------------------------------------------------
   // Watches
 
-  /**
-   * How many watch requests are open now. A watch the client just aborted may
-   * count for a moment more, until its connection's close reaches the server.
-   */
+  /** How many watch requests are open now (one the client just aborted may count a moment more). */
   get openWatches(): number {
-    return this.watchers.size
+    return this.routes.watchers.size
   }
 
-  /** How many watches have been opened since start (to wait for a consumer to watch again). */
+  /** How many watches have been opened since start. */
   get watchesOpened(): number {
-    return this.watchCount
+    return this.routes.opened
   }
 
-  /**
-   * Ends every open watch, as the API server does when its watch timeout
-   * passes: cleanly by default, or by destroying the connection (`reset`).
-   */
+  /** Ends every open watch, as the API server does after its watch timeout: cleanly, or by a `reset`. */
   dropWatches(options: { readonly reset?: boolean } = {}): void {
-    for (const watcher of this.watchers) {
-      if (options.reset === true) watcher.socket.destroy()
-      else watcher.response.end()
-    }
-    this.watchers.clear()
+    this.routes.drop(options.reset === true)
   }
 
   /** Writes a line that is not a watch event on every open watch. */
   sendGarbage(line = "this is not a watch event {"): void {
-    for (const watcher of this.watchers) watcher.response.write(`${line}\n`)
+    this.routes.broadcast(undefined, () => line)
   }
 
   /** Sends a BOOKMARK event at the current resource version on every open watch. */
   sendBookmark(): void {
-    for (const watcher of this.watchers) {
-      const info = kinds[watcher.resource]
-      this.writeEvent(watcher, "BOOKMARK", {
-        kind: info.kind,
-        apiVersion: info.apiVersion,
-        metadata: { resourceVersion: this.resourceVersion }
-      })
-    }
+    const metadata = { resourceVersion: this.resourceVersion }
+    this.routes.broadcast("BOOKMARK", (route) => {
+      const { kind, apiVersion } = kinds[route.resource]
+      return { kind, apiVersion, metadata }
+    })
   }
 
-  /** Sends an ERROR event carrying a Status with `code` on every open watch (the server keeps them open). */
+  /** Sends an ERROR event carrying a Status with `code` on every open watch (they stay open). */
   sendWatchError(code = 410, message = "too old resource version"): void {
-    for (const watcher of this.watchers) this.writeEvent(watcher, "ERROR", statusObject(code, message))
+    this.routes.broadcast("ERROR", () => statusObject(code, message))
   }
 
-  /**
-   * Resolves once at least `count` watches are open, or rejects after
-   * `timeoutMillis`. Mind watches left over from an earlier test: wait for
-   * `openWatches === 0` first (see `waitFor`), or compare `watchesOpened`.
-   */
+  /** Resolves once at least `count` watches are open (mind leftovers from an earlier test), or rejects. */
   waitForWatches(count = 1, timeoutMillis = 2000): Promise<void> {
-    return this.waitFor(() => this.watchers.size >= count, timeoutMillis, `${count} open watches`)
+    return this.waitFor(() => this.openWatches >= count, timeoutMillis, `${count} open watches`)
   }
 
   /** Resolves once `condition()` holds (checked every 5 ms), or rejects after `timeoutMillis`. */
@@ -551,7 +265,6 @@ export class FakeApiServer {
     }
   }
 
-  // ---------------------------------------------------------------------------
   // Request log
 
   /** Every request received since start (or the last `clearRequests`), faulted ones included. */
@@ -563,414 +276,66 @@ export class FakeApiServer {
     this.log.length = 0
   }
 
-  /**
-   * How many delayed requests (see `delay`, `setLatency`) the client gave up
-   * on, closing the connection before the answer: evidence that a timed-out or
-   * interrupted call aborts its request rather than leaving it open.
-   */
+  /** How many delayed or hung requests the client gave up on (closing the connection before the answer). */
   get requestsAbandoned(): number {
     return this.abandonedCount
   }
 
-  /** How many TCP connections the server has accepted since start (a client that reuses connections keeps it low). */
+  /** How many TCP connections the server has accepted since start. */
   get connectionsAccepted(): number {
     return this.connectionCount
   }
 
-  // ---------------------------------------------------------------------------
   // Internals
 
-  private addFault(match: RequestMatch, fault: Fault): FaultHandle {
-    const entry: FaultEntry = { match, fault, remaining: match.times ?? Infinity, hits: 0 }
-    this.faults.push(entry)
-    const faults = this.faults
-    return {
-      get hits() {
-        return entry.hits
-      },
-      clear: () => {
-        const index = faults.indexOf(entry)
-        if (index >= 0) faults.splice(index, 1)
-      }
-    }
-  }
-
-  /** The faults a request meets: every matching delay, then the first matching status or reset. */
-  private faultsFor(method: string, url: string): { delayMillis: number; terminal: Fault | undefined } {
-    let delayMillis = this.latencyMillis
-    let terminal: Fault | undefined
-    for (const entry of [...this.faults]) {
-      if (entry.remaining <= 0) continue
-      if (entry.match.method !== undefined && entry.match.method.toUpperCase() !== method) continue
-      if (entry.match.path !== undefined && !url.includes(entry.match.path)) continue
-      if (entry.fault.kind === "delay") {
-        delayMillis += entry.fault.millis
-      } else if (terminal === undefined) {
-        terminal = entry.fault
-      } else {
-        continue
-      }
-      entry.remaining -= 1
-      entry.hits += 1
-      if (entry.remaining <= 0) {
-        const index = this.faults.indexOf(entry)
-        if (index >= 0) this.faults.splice(index, 1)
-      }
-    }
-    return { delayMillis, terminal }
-  }
-
-  private sleep(millis: number, request: http.IncomingMessage): Promise<boolean> {
-    if (millis <= 0) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const socket = request.socket
-      const timer = setTimeout(() => {
-        this.timers.delete(timer)
-        socket.off("close", onClose)
-        resolve(!this.closed)
-      }, millis)
-      // The client gave up (aborted, closing its connection) while we were slow.
-      const onClose = () => {
-        this.abandonedCount += 1
-        clearTimeout(timer)
-        this.timers.delete(timer)
-        resolve(false)
-      }
-      socket.once("close", onClose)
-      this.timers.add(timer)
-    })
-  }
-
-  private store(resource: FakeResource, namespace: string, object: JsonObject): JsonObject {
-    const info = kinds[resource]
-    object.kind = info.kind
-    object.apiVersion = info.apiVersion
-    const metadata = metadataOf(object)
-    const name = nameOf(object)
-    if (namespace === "") delete metadata.namespace
-    else metadata.namespace = namespace
-    const key = keyOf(resource, namespace, name)
-    const existing = this.objects.get(key)
-    if (existing === undefined) {
-      metadata.uid = `00000000-0000-4000-8000-${String(++this.uidCounter).padStart(12, "0")}`
-      metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z")
-    } else {
-      metadata.uid = metadataOf(existing).uid
-      metadata.creationTimestamp = metadataOf(existing).creationTimestamp
-    }
-    if (resource === "secrets") {
-      const data: JsonObject = isObject(object.data) ? { ...object.data } : {}
-      if (isObject(object.stringData)) {
-        for (const [field, value] of Object.entries(object.stringData)) {
-          data[field] = Buffer.from(String(value)).toString("base64")
-        }
-      }
-      delete object.stringData
-      object.data = data
-      if (object.type === undefined) object.type = "Opaque"
-    }
-    metadata.resourceVersion = String(++this.revision)
-    this.objects.set(key, object)
-    this.record(existing === undefined ? "ADDED" : "MODIFIED", resource, object)
-    return structuredClone(object)
-  }
-
-  private record(type: HistoryEvent["type"], resource: FakeResource, object: JsonObject): void {
-    const event: HistoryEvent = { revision: this.revision, type, resource, object: structuredClone(object) }
-    this.history.push(event)
-    for (const watcher of this.watchers) {
-      if (this.watches(watcher, event)) this.writeEvent(watcher, type, event.object)
-    }
-  }
-
-  private watches(watcher: Watcher, event: HistoryEvent): boolean {
-    if (event.resource !== watcher.resource) return false
-    const metadata = metadataOf(event.object)
-    if (watcher.namespace !== "" && (metadata.namespace ?? "") !== watcher.namespace) return false
-    return watcher.name === undefined || metadata.name === watcher.name
-  }
-
-  private writeEvent(watcher: Watcher, type: string, object: JsonObject): void {
-    if (!watcher.response.writableEnded && !watcher.response.destroyed) {
-      watcher.response.write(`${JSON.stringify({ type, object })}\n`)
-    }
-  }
-
-  private sendJson(response: http.ServerResponse, code: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) {
-    const text = JSON.stringify(body)
-    response.writeHead(code, {
-      "Content-Type": "application/json",
-      "Content-Length": Buffer.byteLength(text),
-      ...headers
-    })
-    response.end(text)
-  }
-
-  private sendStatus(
-    response: http.ServerResponse,
-    code: number,
-    message: string,
-    headers: http.OutgoingHttpHeaders = {},
-    reason?: string
-  ) {
-    const status = statusObject(code, message)
-    if (reason !== undefined) status.reason = reason
-    this.sendJson(response, code, status, headers)
-  }
-
-  private async readBody(request: http.IncomingMessage): Promise<JsonObject> {
-    const chunks: Array<Buffer> = []
-    for await (const chunk of request) chunks.push(chunk as Buffer)
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"))
-    } catch {
-      throw new HttpError(400, "the request body is not JSON")
-    }
-    if (!isObject(parsed)) throw new HttpError(400, "the request body is not an object")
-    return parsed
+  private fault(match: RequestMatch, wire: WireFault): FaultHandle {
+    const matches = ({ request }: CallDescription) =>
+      (match.method === undefined || request?.method === match.method.toUpperCase()) &&
+      (match.path === undefined || request?.url.includes(match.path) === true)
+    return this.store.addFault({ matches, wire }, match.times ?? Infinity)
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const method = (request.method ?? "GET").toUpperCase()
-    const rawUrl = request.url ?? "/"
-    const parsedUrl = new URL(rawUrl, "http://fake")
-    const query = Object.fromEntries(parsedUrl.searchParams)
-    this.log.push({ method, path: parsedUrl.pathname, query, url: rawUrl, at: Date.now() })
-
-    const { delayMillis, terminal } = this.faultsFor(method, rawUrl)
-    if (!(await this.sleep(delayMillis, request))) return
-    if (terminal?.kind === "reset") {
-      request.socket.destroy()
-      return
-    }
-
-    const route = parseRoute(parsedUrl.pathname)
+    const url = request.url ?? "/"
+    const parsed = new URL(url, "http://fake")
+    const query = Object.fromEntries(parsed.searchParams)
+    this.log.push({ method, path: parsed.pathname, query, url, at: Date.now() })
+    const route = parseRoute(parsed.pathname)
     const watch = query.watch === "true" || query.watch === "1"
-
-    if (terminal?.kind === "status") {
-      // Discard any request body, so the connection stays usable.
-      request.resume()
-      const headers: http.OutgoingHttpHeaders = terminal.retryAfterSeconds === undefined
-        ? {}
-        : { "Retry-After": String(terminal.retryAfterSeconds) }
-      const message = terminal.message ??
-        (route === undefined ? `fake fault ${terminal.status}` : this.faultMessage(terminal.status, method, route, watch))
-      this.sendStatus(response, terminal.status, message, headers)
-      return
+    const verb = verbOf(method, route?.name, watch)
+    const { latency, failure } = this.store.plan({
+      // A path the fake does not serve still meets the faults; it names no resource.
+      resource: (route?.resource ?? "") as Resource,
+      verb,
+      namespace: route?.namespace ?? "",
+      objectName: route?.name ?? "",
+      request: { method, url }
+    })
+    const waitMillis = failure?.kind === "hang" ? Infinity : Duration.toMillis(latency)
+    const answer = await waitOrGiveUp(waitMillis, request.socket, this.pending, () => this.abandonedCount += 1)
+    if (!answer || this.closed) return
+    if (failure?.kind === "reset") return void request.socket.destroy()
+    if (failure?.kind === "status") {
+      request.resume() // the body is discarded, so the connection stays usable
+      const headers = failure.retryAfterSeconds === undefined ? {} : { "Retry-After": String(failure.retryAfterSeconds) }
+      const message = failure.message ??
+        (route === undefined ? `fake fault ${failure.status}` : faultMessage(failure.status, verb, route))
+      return sendStatus(response, failure.status, message, headers)
     }
-
     if (request.headers.authorization !== `Bearer ${this.token}`) {
       request.resume()
-      this.sendStatus(response, 401, "Unauthorized")
-      return
+      return sendStatus(response, 401, "Unauthorized")
     }
-    if (route === undefined) {
-      this.sendStatus(response, 404, "the server could not find the requested resource")
-      return
-    }
-
+    if (route === undefined) return sendStatus(response, 404, "the server could not find the requested resource")
     try {
-      await this.serve(method, route, query, watch, request, response)
+      await this.routes.serve(method, route, query, watch, request, response)
     } catch (error) {
-      if (error instanceof HttpError) this.sendStatus(response, error.code, error.message, {}, error.reason)
+      if (error instanceof HttpError) sendStatus(response, error.code, error.message, {}, error.reason)
       else throw error
     }
   }
 
-  /** The message the API server gives for a fault's status, as near as it can be. */
-  private faultMessage(status: number, method: string, route: Route, watch: boolean): string {
-    const what = route.name === undefined ? route.resource : `${route.resource} "${route.name}"`
-    const verb = verbOf(method, route, watch)
-    switch (status) {
-      case 401:
-        return "Unauthorized"
-      case 403:
-        return `${what} is forbidden: User "system:serviceaccount:das:filer-sidecar-injector" cannot ${verb} ` +
-          `resource "${route.resource}" in API group "${route.group}"` +
-          (route.namespace === "" ? " at the cluster scope" : ` in the namespace "${route.namespace}"`)
-      case 404:
-        return `${what} not found`
-      case 409:
-        return `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`
-      case 429:
-        return "Too many requests, please try again later."
-      default:
-        return `fake fault ${status}`
-    }
-  }
-
-  private async serve(
-    method: string,
-    route: Route,
-    query: Readonly<Record<string, string>>,
-    watch: boolean,
-    request: http.IncomingMessage,
-    response: http.ServerResponse
-  ): Promise<void> {
-    const { resource, namespace } = route
-    const what = (name: string) => `${resource} "${name}"`
-    if (route.name === undefined) {
-      if (method === "GET") {
-        const selected = this.fieldSelector(query.fieldSelector)
-        if (watch) return this.openWatch(route, selected, query, request, response)
-        const items = [...this.objects.entries()]
-          .filter(([key]) => key.startsWith(`${resource}/${namespace}/`))
-          .map(([, object]) => structuredClone(object))
-          .filter((object) => selected === undefined || nameOf(object) === selected)
-          .map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest)
-        this.sendJson(response, 200, {
-          kind: `${kinds[resource].kind}List`,
-          apiVersion: kinds[resource].apiVersion,
-          metadata: { resourceVersion: this.resourceVersion },
-          items
-        })
-        return
-      }
-      if (method === "POST") {
-        const body = await this.readBody(request)
-        const name = nameOf(body)
-        if (name === "") throw new HttpError(422, `${resource} "" is invalid: metadata.name: Required value: name is required`)
-        this.checkNamespace(body, route)
-        if (this.objects.has(keyOf(resource, namespace, name))) {
-          throw new HttpError(409, `${what(name)} already exists`, "AlreadyExists")
-        }
-        delete metadataOf(body).resourceVersion
-        this.sendJson(response, 201, this.store(resource, namespace, body))
-        return
-      }
-      throw new HttpError(405, `method ${method} is not allowed on ${resource}`)
-    }
-
-    const name = route.name
-    const key = keyOf(resource, namespace, name)
-    switch (method) {
-      case "GET": {
-        const found = this.objects.get(key)
-        if (found === undefined) throw new HttpError(404, `${what(name)} not found`)
-        this.sendJson(response, 200, found)
-        return
-      }
-      case "PUT": {
-        const body = await this.readBody(request)
-        if (nameOf(body) !== name) {
-          throw new HttpError(400, `the name of the object (${nameOf(body)}) does not match the name on the URL (${name})`)
-        }
-        this.checkNamespace(body, route)
-        const existing = this.objects.get(key)
-        if (existing === undefined) throw new HttpError(404, `${what(name)} not found`)
-        const sent = metadataOf(body).resourceVersion
-        if (sent === undefined || sent === "") {
-          throw new HttpError(
-            422,
-            `${what(name)} is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`
-          )
-        }
-        if (sent !== metadataOf(existing).resourceVersion) {
-          throw new HttpError(
-            409,
-            `Operation cannot be fulfilled on ${what(name)}: the object has been modified; please apply your changes to the latest version and try again`
-          )
-        }
-        this.sendJson(response, 200, this.store(resource, namespace, body))
-        return
-      }
-      case "DELETE": {
-        const existing = this.objects.get(key)
-        if (existing === undefined) throw new HttpError(404, `${what(name)} not found`)
-        this.remove(resource, namespace, name)
-        this.sendJson(response, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success" })
-        return
-      }
-      default:
-        throw new HttpError(405, `method ${method} is not allowed on ${what(name)}`)
-    }
-  }
-
-  private checkNamespace(body: JsonObject, route: Route): void {
-    if (route.namespace === "") return
-    const given = metadataOf(body).namespace
-    if (given !== undefined && given !== route.namespace) {
-      throw new HttpError(
-        400,
-        "the namespace of the provided object does not match the namespace sent on the request"
-      )
-    }
-  }
-
-  /** The name of a `metadata.name=X` field selector; undefined without one; 400 for other selectors. */
-  private fieldSelector(selector: string | undefined): string | undefined {
-    if (selector === undefined || selector === "") return undefined
-    const match = /^metadata\.name(?:=|==)(.*)$/.exec(selector)
-    if (match === null) throw new HttpError(400, `the fake API server only supports metadata.name field selectors`)
-    return match[1]!
-  }
-
-  private openWatch(
-    route: Route,
-    name: string | undefined,
-    query: Readonly<Record<string, string>>,
-    request: http.IncomingMessage,
-    response: http.ServerResponse
-  ): void {
-    response.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" })
-    response.flushHeaders()
-    const watcher: Watcher = {
-      resource: route.resource,
-      namespace: route.namespace,
-      name,
-      response,
-      socket: request.socket,
-      path: request.url ?? ""
-    }
-    const from = query.resourceVersion
-    if (from === undefined || from === "" || from === "0") {
-      // No version: the current state as synthetic ADDED events, then live changes.
-      for (const [key, object] of this.objects) {
-        if (!key.startsWith(`${route.resource}/${route.namespace}/`)) continue
-        if (name !== undefined && nameOf(object) !== name) continue
-        this.writeEvent(watcher, "ADDED", object)
-      }
-    } else {
-      const revision = Number(from)
-      if (!Number.isInteger(revision)) {
-        this.writeEvent(watcher, "ERROR", statusObject(400, `invalid resource version ${JSON.stringify(from)}`))
-        response.end()
-        return
-      }
-      if (revision < this.compactedRevision) {
-        this.writeEvent(
-          watcher,
-          "ERROR",
-          statusObject(410, `too old resource version: ${revision} (${this.compactedRevision})`)
-        )
-        response.end()
-        return
-      }
-      for (const event of this.history) {
-        if (event.revision > revision && this.watches(watcher, event)) this.writeEvent(watcher, event.type, event.object)
-      }
-    }
-    this.watchers.add(watcher)
-    this.watchCount += 1
-    const timeoutSeconds = Number(query.timeoutSeconds)
-    let timer: NodeJS.Timeout | undefined
-    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
-      timer = setTimeout(() => {
-        this.timers.delete(timer!)
-        this.watchers.delete(watcher)
-        response.end()
-      }, timeoutSeconds * 1000)
-      this.timers.add(timer)
-    }
-    response.on("close", () => {
-      this.watchers.delete(watcher)
-      if (timer !== undefined) {
-        clearTimeout(timer)
-        this.timers.delete(timer)
-      }
-    })
-  }
 }
 
 /** `FakeApiServer.start()` as an Effect, closed when the scope closes. */
