@@ -7,7 +7,15 @@
 import { Schema } from "effect"
 
 /** The Kubernetes resources the injector reads. */
-export const Resource = Schema.Literals(["configmaps", "secrets", "mutatingwebhookconfigurations"])
+export const Resource = Schema.Literals([
+  "configmaps",
+  "secrets",
+  "mutatingwebhookconfigurations",
+  // Read by `explain` only (src/commands/explain.ts).
+  "pods",
+  "namespaces",
+  "subjectaccessreviews"
+])
 export type Resource = typeof Resource.Type
 
 const ObjectRef = {
