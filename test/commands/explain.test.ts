@@ -6,6 +6,7 @@
  */
 import { Effect, JsonPatch, type Schema } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import { explainNotebook } from "../../src/commands/explain.ts"
@@ -67,7 +68,7 @@ const explain = (namespace: string, name: string) =>
       const before = JSON.stringify(cluster.all())
       const explanation = yield* explainNotebook(namespace, name, true)
       return { explanation, before, after: JSON.stringify(cluster.all()) }
-    }).pipe(Effect.provide(memoryPipeline(objects)))
+    }).pipe(Effect.provide(memoryPipeline(objects)), Effect.provide(ClusterSettings.layerValues()))
   )
 
 const check = (explanation: Explanation, name: string) => explanation.checks.find((entry) => entry.name === name)
