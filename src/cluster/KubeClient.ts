@@ -29,6 +29,34 @@ export interface KubeClientShape {
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
   /** Replaces the object, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+
+  // Reads for `explain` (src/commands/explain.ts): what the webhook would do for a notebook.
+  /** A Pod as raw JSON. */
+  readonly getPod: (namespace: string, name: string) => Effect.Effect<RawObject, KubeError>
+  /** The Pods of `namespace` carrying every label of `labels`, as raw JSON. */
+  readonly listPods: (
+    namespace: string,
+    labels: Readonly<Record<string, string>>
+  ) => Effect.Effect<ReadonlyArray<RawObject>, KubeError>
+  /** A Namespace as raw JSON. */
+  readonly getNamespace: (name: string) => Effect.Effect<RawObject, KubeError>
+  /** Whether `review.user` may do this, by a SubjectAccessReview (the caller must be allowed to create one). */
+  readonly reviewAccess: (review: AccessReview) => Effect.Effect<AccessReviewAnswer, KubeError>
+}
+
+/** A question for a SubjectAccessReview: may `user` `verb` the `resource` `name` in `namespace`? */
+export interface AccessReview {
+  readonly user: string
+  readonly namespace: string
+  readonly verb: string
+  readonly resource: string
+  readonly name: string
+}
+
+export interface AccessReviewAnswer {
+  readonly allowed: boolean
+  /** The authorizer's reason, when it gave one. */
+  readonly reason: string | undefined
 }
 
 export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
@@ -123,7 +151,18 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                 return reason === "missing" ? KubeError.notFound(ref) : KubeError.conflict(ref)
               })
             ))
-        }
+        },
+
+        // Reads for `explain`. A cluster held as data has no authorizer: it may not review access.
+        getPod: (namespace, name) => call("pods", "get", namespace, name, () => found("pods", namespace, name)),
+        listPods: (namespace, labels) =>
+          call("pods", "list", namespace, "", () => Effect.succeed(cluster.list("pods", namespace, labels))),
+        getNamespace: (name) => call("namespaces", "get", "", name, () => found("namespaces", "", name)),
+        reviewAccess: () =>
+          call("subjectaccessreviews", "create", "", "", () =>
+            Effect.fail(
+              KubeError.forbidden({ resource: "subjectaccessreviews", namespace: "", objectName: "", verb: "create" }, 403)
+            ))
       })
     })
   )

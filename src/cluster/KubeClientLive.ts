@@ -19,6 +19,9 @@ import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
 import { type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
+
+// For the commands that load the live client lazily and need the kubeconfig itself (explain: its namespace).
+export { loadKubeConfig }
 import { type Call, makeTransport } from "./live/transport.ts"
 import { type ConfigMap, metadataOf, type RawObject, toConfigMap, toSecret } from "./objects.ts"
 
@@ -35,6 +38,9 @@ export interface LiveOptions {
 const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets", name?: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}` +
   (name === undefined ? "" : `/${encodeURIComponent(name)}`)
+
+const podsPath = (namespace: string, name?: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods` + (name === undefined ? "" : `/${encodeURIComponent(name)}`)
 
 const webhookPath = (name?: string) =>
   "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations" +
@@ -172,6 +178,56 @@ export const layerFromKubeConfig = (
           const call: Call = { resource: "mutatingwebhookconfigurations", verb: "update", namespace: "", objectName: name }
           return requestObject(call, "PUT", webhookPath(name), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)
+        },
+
+        // Reads for `explain` (src/commands/explain.ts).
+        getPod: (namespace, name) => {
+          const call: Call = { resource: "pods", verb: "get", namespace, objectName: name }
+          return requestObject(call, "GET", podsPath(namespace, name), { kind: "Pod" })
+        },
+
+        listPods: (namespace, labels) => {
+          const call: Call = { resource: "pods", verb: "list", namespace, objectName: "" }
+          const labelSelector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(",")
+          return requestObject(call, "GET", podsPath(namespace), { query: { labelSelector }, kind: "PodList" }).pipe(
+            Effect.map((list) =>
+              Array.isArray(list.items)
+                ? (list.items as ReadonlyArray<unknown>).filter((item): item is RawObject => Predicate.isObject(item))
+                : []
+            )
+          )
+        },
+
+        getNamespace: (name) => {
+          const call: Call = { resource: "namespaces", verb: "get", namespace: "", objectName: name }
+          return requestObject(call, "GET", `/api/v1/namespaces/${encodeURIComponent(name)}`, { kind: "Namespace" })
+        },
+
+        reviewAccess: (review) => {
+          const call: Call = { resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" }
+          const body: RawObject = {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SubjectAccessReview",
+            spec: {
+              user: review.user,
+              resourceAttributes: {
+                namespace: review.namespace,
+                verb: review.verb,
+                resource: review.resource,
+                name: review.name
+              }
+            }
+          }
+          return requestObject(call, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+            body,
+            kind: "SubjectAccessReview"
+          }).pipe(Effect.map((answer) => {
+            const status = Predicate.isObject(answer.status) ? answer.status as RawObject : {}
+            return {
+              allowed: status.allowed === true,
+              reason: typeof status.reason === "string" && status.reason !== "" ? status.reason : undefined
+            }
+          }))
         }
       })
     })

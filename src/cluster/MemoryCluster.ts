@@ -13,11 +13,14 @@ import type { KubeError, Resource } from "./errors.ts"
 import { loadManifestDirectory, type ManifestError } from "./manifestFiles.ts"
 import { metadataOf, type RawObject } from "./objects.ts"
 
-/** The kinds the memory cluster stores; other kinds in a folder (a Namespace, say) are ignored. */
+/** The kinds the memory cluster stores; other kinds in a folder (a Deployment, say) are ignored. */
 const resourceOfKind: Readonly<Record<string, Resource>> = {
   ConfigMap: "configmaps",
   Secret: "secrets",
-  MutatingWebhookConfiguration: "mutatingwebhookconfigurations"
+  MutatingWebhookConfiguration: "mutatingwebhookconfigurations",
+  // Read by `explain` only: the notebook's pod and its namespace's labels.
+  Pod: "pods",
+  Namespace: "namespaces"
 }
 
 export interface CallDescription {
@@ -66,6 +69,16 @@ export class MemoryClusterStore {
 
   get(resource: Resource, namespace: string, name: string): Option.Option<RawObject> {
     return Option.fromUndefinedOr(this.objects.get(keyOf(resource, namespace, name)))
+  }
+
+  /** The objects of `resource` in `namespace` whose labels hold every `key=value` of `labels`, in insertion order. */
+  list(resource: Resource, namespace: string, labels: Readonly<Record<string, string>>): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()].flatMap(([key, object]) => {
+      if (!key.startsWith(keyOf(resource, namespace, ""))) return []
+      const metadata = (typeof object.metadata === "object" && object.metadata !== null ? object.metadata : {}) as RawObject
+      const held = (typeof metadata.labels === "object" && metadata.labels !== null ? metadata.labels : {}) as RawObject
+      return Object.entries(labels).every(([label, value]) => held[label] === value) ? [object] : []
+    })
   }
 
   /** Every object held, in insertion order. */
@@ -163,7 +176,7 @@ export class MemoryClusterStore {
 export class MemoryCluster extends Context.Service<MemoryCluster, MemoryClusterStore>()(
   "filer-sidecar-injector/cluster/MemoryCluster"
 ) {
-  /** A cluster holding these objects (ConfigMaps, Secrets, MutatingWebhookConfigurations). */
+  /** A cluster holding these objects (ConfigMaps, Secrets, MutatingWebhookConfigurations, Pods, Namespaces). */
   static readonly layer = (objects: Iterable<RawObject>): Layer.Layer<MemoryCluster> =>
     Layer.sync(MemoryCluster, () => new MemoryClusterStore(objects))
 

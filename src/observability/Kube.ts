@@ -132,6 +132,27 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
         objectName: nameOf(object)
       },
       client.replaceWebhookConfiguration(object)
+    ),
+  // Reads for `explain`.
+  getPod: (namespace, objectName) =>
+    observeKubeCall(
+      { method: "getPod", resource: "pods", verb: "get", namespace, objectName },
+      client.getPod(namespace, objectName)
+    ),
+  listPods: (namespace, labels) =>
+    observeKubeCall(
+      { method: "listPods", resource: "pods", verb: "list", namespace, objectName: "" },
+      client.listPods(namespace, labels)
+    ),
+  getNamespace: (objectName) =>
+    observeKubeCall(
+      { method: "getNamespace", resource: "namespaces", verb: "get", namespace: "", objectName },
+      client.getNamespace(objectName)
+    ),
+  reviewAccess: (review) =>
+    observeKubeCall(
+      { method: "reviewAccess", resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" },
+      client.reviewAccess(review)
     )
 })
 

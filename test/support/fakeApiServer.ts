@@ -12,6 +12,9 @@
  *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}                                    replace (409 Conflict on a stale resourceVersion)
  *   DELETE /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
  *   GET|POST|PUT|DELETE /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]   the same, cluster-scoped
+ *   GET    /api/v1/namespaces/{ns}/pods/{name}, /api/v1/namespaces/{ns}/pods[?labelSelector=k%3Dv,...]   pods (as `explain` reads them)
+ *   GET    /api/v1/namespaces/{name}                                                               a Namespace
+ *   POST   /apis/authorization.k8s.io/v1/subjectaccessreviews                                      answered by `allowAccess`
  *
  * Errors are Kubernetes `Status` objects. Every request must carry the
  * bearer token of `kubeConfig()` (401 otherwise). Resource versions are one
@@ -43,7 +46,16 @@ import type { AddressInfo, Socket } from "node:net"
 export type JsonObject = { [key: string]: unknown }
 
 /** The resources the fake serves. */
-export type FakeResource = "configmaps" | "secrets" | "mutatingwebhookconfigurations"
+export type FakeResource = "configmaps" | "secrets" | "mutatingwebhookconfigurations" | "pods" | "namespaces"
+
+/** The `spec.resourceAttributes` of a SubjectAccessReview, and its `spec.user`. */
+export interface AccessQuestion {
+  readonly user: string
+  readonly namespace: string
+  readonly verb: string
+  readonly resource: string
+  readonly name: string
+}
 
 /** Which requests a fault applies to. Every given field must match; an empty match takes every request. */
 export interface RequestMatch {
@@ -149,8 +161,13 @@ const kinds: Readonly<Record<FakeResource, { kind: string; apiVersion: string; g
     kind: "MutatingWebhookConfiguration",
     apiVersion: "admissionregistration.k8s.io/v1",
     group: "admissionregistration.k8s.io"
-  }
+  },
+  pods: { kind: "Pod", apiVersion: "v1", group: "" },
+  namespaces: { kind: "Namespace", apiVersion: "v1", group: "" }
 }
+
+/** Cluster-scoped resources: their objects' key has namespace "". */
+const clusterScoped = (resource: FakeResource) => resource === "mutatingwebhookconfigurations" || resource === "namespaces"
 
 const resourceOfKind = (kind: unknown): FakeResource | undefined => {
   for (const [resource, info] of Object.entries(kinds)) {
@@ -211,8 +228,12 @@ const parseRoute = (path: string): Route | undefined => {
   // /api/v1/namespaces/{ns}/{resource}[/{name}]
   if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length >= 5 && parts.length <= 6) {
     const resource = parts[4]
-    if (resource !== "configmaps" && resource !== "secrets") return undefined
+    if (resource !== "configmaps" && resource !== "secrets" && resource !== "pods") return undefined
     return { group: "", version: "v1", resource, namespace: parts[3]!, name: parts[5] }
+  }
+  // /api/v1/namespaces/{name}
+  if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length === 4) {
+    return { group: "", version: "v1", resource: "namespaces", namespace: "", name: parts[3] }
   }
   // /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]
   if (
@@ -277,6 +298,7 @@ export class FakeApiServer {
   private latencyMillis = 0
   private uidCounter = 0
   private closed = false
+  private accessAnswer: (question: AccessQuestion) => boolean = () => false
 
   private constructor(server: http.Server | https.Server, token: string, caPem: string | undefined) {
     this.server = server
@@ -405,8 +427,13 @@ export class FakeApiServer {
     if (resource === undefined) throw new Error(`FakeApiServer.put: unsupported kind ${String(object.kind)}`)
     const copy = structuredClone(object)
     const metadata = metadataOf(copy)
-    const namespace = resource === "mutatingwebhookconfigurations" ? "" : String(metadata.namespace ?? "default")
+    const namespace = clusterScoped(resource) ? "" : String(metadata.namespace ?? "default")
     return this.store(resource, namespace, copy)
+  }
+
+  /** How SubjectAccessReviews are answered from now on (default: every question denied). */
+  allowAccess(answer: (question: AccessQuestion) => boolean): void {
+    this.accessAnswer = answer
   }
 
   /** Deletes an object and tells matching watches (DELETED). Returns whether it existed. */
@@ -765,6 +792,21 @@ export class FakeApiServer {
       this.sendStatus(response, 401, "Unauthorized")
       return
     }
+    if (method === "POST" && parsedUrl.pathname === "/apis/authorization.k8s.io/v1/subjectaccessreviews") {
+      const body = await this.readBody(request)
+      const spec = isObject(body.spec) ? body.spec : {}
+      const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : {}
+      const text = (value: unknown) => (typeof value === "string" ? value : "")
+      const allowed = this.accessAnswer({
+        user: text(spec.user),
+        namespace: text(attributes.namespace),
+        verb: text(attributes.verb),
+        resource: text(attributes.resource),
+        name: text(attributes.name)
+      })
+      this.sendJson(response, 201, { ...body, status: allowed ? { allowed: true } : { allowed: false, reason: "no RBAC rule allows it" } })
+      return
+    }
     if (route === undefined) {
       this.sendStatus(response, 404, "the server could not find the requested resource")
       return
@@ -814,10 +856,16 @@ export class FakeApiServer {
       if (method === "GET") {
         const selected = this.fieldSelector(query.fieldSelector)
         if (watch) return this.openWatch(route, selected, query, request, response)
+        // Equality label selectors only (`k=v,k2=v2`), as `explain` sends them.
+        const labels = (query.labelSelector ?? "").split(",").filter((term) => term !== "").map((term) => term.split("="))
         const items = [...this.objects.entries()]
           .filter(([key]) => key.startsWith(`${resource}/${namespace}/`))
           .map(([, object]) => structuredClone(object))
           .filter((object) => selected === undefined || nameOf(object) === selected)
+          .filter((object) => {
+            const held = isObject(metadataOf(object).labels) ? metadataOf(object).labels as JsonObject : {}
+            return labels.every(([key, value]) => held[key!] === value)
+          })
           .map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest)
         this.sendJson(response, 200, {
           kind: `${kinds[resource].kind}List`,
