@@ -10,6 +10,7 @@
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { observeKubeClient } from "../observability/Kube.ts"
 import { KubeConflict, type KubeError, notFound, type Resource } from "./errors.ts"
+import { eventConflict, eventNotFound } from "./eventErrors.ts"
 import { MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
@@ -29,6 +30,11 @@ export interface KubeClientShape {
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
   /** Replaces the object, guarded by its `metadata.resourceVersion` (`KubeConflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+  // Events (docs/behaviour.md, "Events"): the EventRecorder's only calls.
+  /** Creates a core/v1 Event in its `metadata.namespace`; `KubeConflict` when one of that name exists. */
+  readonly createEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
+  /** Replaces an Event, guarded by its `metadata.resourceVersion` (`KubeConflict` when it changed). */
+  readonly replaceEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
 }
 
 export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
@@ -129,6 +135,22 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                     verb: "update"
                   })
               )
+            ))
+        },
+        // Events: kept by the cluster, so tests read them (MemoryClusterStore.events).
+        createEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "create", namespace, name, () =>
+            cluster.create("events", event).pipe(Effect.mapError(() => eventConflict(namespace, name, "create"))))
+        },
+        replaceEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "update", namespace, name, () =>
+            cluster.replace("events", event).pipe(
+              Effect.mapError((reason) =>
+                reason === "missing" ? eventNotFound(namespace, name) : eventConflict(namespace, name, "update")
+              ),
+              Effect.flatMap(() => found("events", namespace, name))
             ))
         }
       }))

@@ -17,7 +17,8 @@ import { metadataOf, type RawObject } from "./objects.ts"
 const resourceOfKind: Readonly<Record<string, Resource>> = {
   ConfigMap: "configmaps",
   Secret: "secrets",
-  MutatingWebhookConfiguration: "mutatingwebhookconfigurations"
+  MutatingWebhookConfiguration: "mutatingwebhookconfigurations",
+  Event: "events"
 }
 
 export interface CallDescription {
@@ -66,6 +67,13 @@ export class MemoryClusterStore {
 
   get(resource: Resource, namespace: string, name: string): Option.Option<RawObject> {
     return Option.fromUndefinedOr(this.objects.get(keyOf(resource, namespace, name)))
+  }
+
+  /** The Events recorded in `namespace` (every namespace when absent), in the order they were created. */
+  events(namespace?: string): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(namespace === undefined ? "events/" : `events/${namespace}/`))
+      .map(([, object]) => object)
   }
 
   /** Every object held, in insertion order. */

@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 
 /** The Kubernetes resources the injector reads. */
-export const Resource = Schema.Literals(["configmaps", "secrets", "mutatingwebhookconfigurations"])
+export const Resource = Schema.Literals(["configmaps", "secrets", "mutatingwebhookconfigurations", "events"])
 export type Resource = typeof Resource.Type
 
 const ObjectRef = {

@@ -76,6 +76,14 @@ const nameOf = (object: Readonly<Record<string, unknown>>): string => {
   return ""
 }
 
+const namespaceOf = (object: Readonly<Record<string, unknown>>): string => {
+  const metadata = object.metadata
+  if (typeof metadata === "object" && metadata !== null && "namespace" in metadata && typeof metadata.namespace === "string") {
+    return metadata.namespace
+  }
+  return ""
+}
+
 /** The same client, every call observed. */
 export const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
   getConfigMap: (namespace, objectName) =>
@@ -130,6 +138,16 @@ export const observeKubeClient = (client: KubeClientShape): KubeClientShape => (
         objectName: nameOf(object)
       },
       client.replaceWebhookConfiguration(object)
+    ),
+  createEvent: (event) =>
+    observeKubeCall(
+      { method: "createEvent", resource: "events", verb: "create", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.createEvent(event)
+    ),
+  replaceEvent: (event) =>
+    observeKubeCall(
+      { method: "replaceEvent", resource: "events", verb: "update", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.replaceEvent(event)
     )
 })
 
