@@ -16,21 +16,28 @@ import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import type { RawObject } from "../cluster/objects.ts"
 import type { SettingsError } from "../config/setting.ts"
 import type { AdmissionSettings } from "./AdmissionSettings.ts"
+import { EventRecorder } from "./events/EventRecorder.ts"
 import type { AdmissionServices } from "./pipeline.ts"
 
 /**
  * What these layers provide: every service of the pipeline but its settings,
- * which the caller brings (AdmissionSettings, and ClusterSettings below). The
- * goofys policy reads its own Config.
+ * which the caller brings (AdmissionSettings, and ClusterSettings below), and
+ * the EventRecorder the webhook route uses after answering. The goofys policy
+ * reads its own Config.
  */
-export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings>
+export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings> | EventRecorder
 
-/** Everything above the KubeClient: configuration cache, goofys policy, retry schedule. */
+/** Everything above the KubeClient: configuration cache, goofys policy, retry schedule, Events. */
 export const admissionLayer = <E, R>(
   kube: Layer.Layer<KubeClient, E, R>,
   options: { readonly watch?: WatchOptions; readonly retry?: Layer.Layer<KubeRetry> } = {}
 ): Layer.Layer<AdmissionLayerServices, E | SettingsError, R | ClusterSettings> =>
-  Layer.mergeAll(ClusterConfig.layerWatching(options.watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
+  Layer.mergeAll(
+    ClusterConfig.layerWatching(options.watch),
+    GoofysRetryPolicy.layer,
+    options.retry ?? KubeRetry.layer,
+    EventRecorder.layer
+  ).pipe(
     Layer.provideMerge(kube)
   )
 
