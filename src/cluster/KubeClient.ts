@@ -29,6 +29,11 @@ export interface KubeClientShape {
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
   /** Replaces the object, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+  // Events (docs/behaviour.md, "Events"): the EventRecorder's only calls.
+  /** Creates a core/v1 Event in its `metadata.namespace`; a `conflict` when one of that name exists. */
+  readonly createEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
+  /** Replaces an Event, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
+  readonly replaceEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
 
   // Reads for `explain` (src/commands/explain.ts): what the webhook would do for a notebook.
   /** A Pod as raw JSON. */
@@ -150,6 +155,27 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                 const ref = { resource: "mutatingwebhookconfigurations", namespace: "", objectName: name, verb: "update" } as const
                 return reason === "missing" ? KubeError.notFound(ref) : KubeError.conflict(ref)
               })
+            ))
+        },
+
+        // Events: kept by the cluster, so tests read them (MemoryClusterStore.events).
+        createEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "create", namespace, name, () =>
+            cluster.create("events", event).pipe(
+              Effect.mapError(() => KubeError.conflict({ resource: "events", namespace, objectName: name, verb: "create" }))
+            ))
+        },
+        replaceEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "update", namespace, name, () =>
+            cluster.replace("events", event).pipe(
+              Effect.mapError((reason) =>
+                reason === "missing"
+                  ? KubeError.notFound({ resource: "events", namespace, objectName: name, verb: "update" })
+                  : KubeError.conflict({ resource: "events", namespace, objectName: name, verb: "update" })
+              ),
+              Effect.flatMap(() => found("events", namespace, name))
             ))
         },
 

@@ -35,7 +35,7 @@ export interface LiveOptions {
   readonly watchTimeoutSeconds?: number
 }
 
-const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets", name?: string) =>
+const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets" | "events", name?: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}` +
   (name === undefined ? "" : `/${encodeURIComponent(name)}`)
 
@@ -178,6 +178,19 @@ export const layerFromKubeConfig = (
           const call: Call = { resource: "mutatingwebhookconfigurations", verb: "update", namespace: "", objectName: name }
           return requestObject(call, "PUT", webhookPath(name), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)
+        },
+
+        // Events: POST to create, PUT to count a repeat (docs/behaviour.md, "Events").
+        createEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          const call: Call = { resource: "events", verb: "create", namespace, objectName: name }
+          return requestObject(call, "POST", coreObjectsPath(namespace, "events"), { body: event, kind: "Event" })
+        },
+
+        replaceEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          const call: Call = { resource: "events", verb: "update", namespace, objectName: name }
+          return requestObject(call, "PUT", coreObjectsPath(namespace, "events", name), { body: event, kind: "Event" })
         },
 
         // Reads for `explain` (src/commands/explain.ts).

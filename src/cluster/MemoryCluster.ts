@@ -20,7 +20,8 @@ const resourceOfKind: Readonly<Record<string, Resource>> = {
   MutatingWebhookConfiguration: "mutatingwebhookconfigurations",
   // Read by `explain` only: the notebook's pod and its namespace's labels.
   Pod: "pods",
-  Namespace: "namespaces"
+  Namespace: "namespaces",
+  Event: "events"
 }
 
 export interface CallDescription {
@@ -79,6 +80,13 @@ export class MemoryClusterStore {
       const held = (typeof metadata.labels === "object" && metadata.labels !== null ? metadata.labels : {}) as RawObject
       return Object.entries(labels).every(([label, value]) => held[label] === value) ? [object] : []
     })
+  }
+
+  /** The Events recorded in `namespace` (every namespace when absent), in the order they were created. */
+  events(namespace?: string): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(namespace === undefined ? "events/" : `events/${namespace}/`))
+      .map(([, object]) => object)
   }
 
   /** Every object held, in insertion order. */

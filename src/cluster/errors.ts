@@ -15,7 +15,9 @@ export const Resource = Schema.Literals([
   // Read by `explain` only (src/commands/explain.ts).
   "pods",
   "namespaces",
-  "subjectaccessreviews"
+  "subjectaccessreviews",
+  // Written after an admission (src/admission/events/).
+  "events"
 ])
 export type Resource = typeof Resource.Type
 
@@ -26,7 +28,8 @@ const apiGroupOf: { readonly [R in Resource]: string } = {
   pods: "",
   namespaces: "",
   mutatingwebhookconfigurations: "admissionregistration.k8s.io",
-  subjectaccessreviews: "authorization.k8s.io"
+  subjectaccessreviews: "authorization.k8s.io",
+  events: ""
 }
 
 /**

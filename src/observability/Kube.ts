@@ -78,6 +78,14 @@ const nameOf = (object: Readonly<Record<string, unknown>>): string => {
   return ""
 }
 
+const namespaceOf = (object: Readonly<Record<string, unknown>>): string => {
+  const metadata = object.metadata
+  if (typeof metadata === "object" && metadata !== null && "namespace" in metadata && typeof metadata.namespace === "string") {
+    return metadata.namespace
+  }
+  return ""
+}
+
 /** The same client, every call observed. */
 const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
   getConfigMap: (namespace, objectName) =>
@@ -153,6 +161,16 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
     observeKubeCall(
       { method: "reviewAccess", resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" },
       client.reviewAccess(review)
+    ),
+  createEvent: (event) =>
+    observeKubeCall(
+      { method: "createEvent", resource: "events", verb: "create", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.createEvent(event)
+    ),
+  replaceEvent: (event) =>
+    observeKubeCall(
+      { method: "replaceEvent", resource: "events", verb: "update", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.replaceEvent(event)
     )
 })
 

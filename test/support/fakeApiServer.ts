@@ -3,13 +3,13 @@
  * REST paths and JSON shapes, objects held in memory, and switches to make it
  * misbehave while a test runs.
  *
- * What it serves (for configmaps, secrets and mutatingwebhookconfigurations):
+ * What it serves (for configmaps, secrets, events and mutatingwebhookconfigurations):
  *
- *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
+ *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets|events}/{name}
  *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}[?fieldSelector=metadata.name%3D{name}]   a {Kind}List
  *   GET    ...same list path...&watch=true[&resourceVersion=N][&timeoutSeconds=S]                newline-delimited watch events
- *   POST   /api/v1/namespaces/{ns}/{configmaps|secrets}                                           create (409 AlreadyExists)
- *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}                                    replace (409 Conflict on a stale resourceVersion)
+ *   POST   /api/v1/namespaces/{ns}/{configmaps|secrets|events}                                    create (409 AlreadyExists)
+ *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets|events}/{name}                             replace (409 Conflict on a stale resourceVersion)
  *   DELETE /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
  *   GET|POST|PUT|DELETE /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]   the same, cluster-scoped
  *   GET    /api/v1/namespaces/{ns}/pods/{name}, /api/v1/namespaces/{ns}/pods[?labelSelector=k%3Dv,...]   pods (as `explain` reads them)
@@ -46,7 +46,7 @@ import type { AddressInfo, Socket } from "node:net"
 export type JsonObject = { [key: string]: unknown }
 
 /** The resources the fake serves. */
-export type FakeResource = "configmaps" | "secrets" | "mutatingwebhookconfigurations" | "pods" | "namespaces"
+export type FakeResource = "configmaps" | "secrets" | "events" | "mutatingwebhookconfigurations" | "pods" | "namespaces"
 
 /** The `spec.resourceAttributes` of a SubjectAccessReview, and its `spec.user`. */
 export interface AccessQuestion {
@@ -157,6 +157,7 @@ interface HistoryEvent {
 const kinds: Readonly<Record<FakeResource, { kind: string; apiVersion: string; group: string }>> = {
   configmaps: { kind: "ConfigMap", apiVersion: "v1", group: "" },
   secrets: { kind: "Secret", apiVersion: "v1", group: "" },
+  events: { kind: "Event", apiVersion: "v1", group: "" },
   mutatingwebhookconfigurations: {
     kind: "MutatingWebhookConfiguration",
     apiVersion: "admissionregistration.k8s.io/v1",
@@ -228,7 +229,7 @@ const parseRoute = (path: string): Route | undefined => {
   // /api/v1/namespaces/{ns}/{resource}[/{name}]
   if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length >= 5 && parts.length <= 6) {
     const resource = parts[4]
-    if (resource !== "configmaps" && resource !== "secrets" && resource !== "pods") return undefined
+    if (resource !== "configmaps" && resource !== "secrets" && resource !== "pods" && resource !== "events") return undefined
     return { group: "", version: "v1", resource, namespace: parts[3]!, name: parts[5] }
   }
   // /api/v1/namespaces/{name}
@@ -446,6 +447,13 @@ export class FakeApiServer {
     metadataOf(deleted).resourceVersion = String(++this.revision)
     this.record("DELETED", resource, deleted)
     return true
+  }
+
+  /** The Events stored in `namespace`, in the order they were created (copies). */
+  events(namespace: string): ReadonlyArray<JsonObject> {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(`events/${namespace}/`))
+      .map(([, object]) => structuredClone(object))
   }
 
   /** The object as stored (a copy), if any. */
