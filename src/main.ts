@@ -1,6 +1,6 @@
 /**
  * The command line: `serve` (the webhook), `review` and `inject` (offline,
- * against a cluster folder), `rbac` (the ClusterRole for the filers list).
+ * against a cluster folder), `explain` (what it does for a notebook), `rbac` (the ClusterRole for the filers list).
  * Every failure ends as one line on stderr and an exit code (see
  * commands/exit.ts). The Go injector's arguments are translated first
  * (commands/legacyArgs.ts).
@@ -10,6 +10,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { cliPresenter, exitCodeOf, failWith } from "./commands/exit.ts"
+import { explainCommand } from "./commands/explain.ts"
 import { injectCommand } from "./commands/inject.ts"
 import { rbacCommand } from "./commands/rbac.ts"
 import { DeprecatedInvocation, interpretArgs } from "./commands/legacyArgs.ts"
@@ -18,7 +19,7 @@ import { serveCommand } from "./commands/serve.ts"
 
 const root = Command.make("filer-sidecar-injector").pipe(
   Command.withDescription("Mounts NetApp filer shares into Kubeflow notebook pods (a mutating admission webhook)"),
-  Command.withSubcommands([serveCommand, reviewCommand, injectCommand, rbacCommand])
+  Command.withSubcommands([serveCommand, reviewCommand, injectCommand, explainCommand, rbacCommand])
 )
 
 /** Runs the command line `argv` (the arguments after the program's name). */

@@ -23,14 +23,16 @@ import type { AdmissionSettings } from "./AdmissionSettings.ts"
 import { KubeRetry } from "../cluster/retry.ts"
 import { observedKubeClient } from "../observability/Kube.ts"
 import { recordConfigReload } from "../observability/Metrics.ts"
+import { EventRecorder } from "./events/EventRecorder.ts"
 import type { AdmissionServices } from "./pipeline.ts"
 
 /**
  * What these layers provide: every service of the pipeline but its settings,
- * which the caller brings (AdmissionSettings, and ClusterSettings below). The
- * goofys policy reads its own Config.
+ * which the caller brings (AdmissionSettings, and ClusterSettings below), and
+ * the EventRecorder the webhook route uses after answering. The goofys policy
+ * reads its own Config.
  */
-export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings>
+export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSettings> | EventRecorder
 
 export interface AdmissionLayerOptions {
   readonly watch?: WatchOptions
@@ -39,7 +41,7 @@ export interface AdmissionLayerOptions {
 
 /**
  * Everything above the KubeClient: configuration cache, goofys policy, retry
- * policy. The KubeClient it provides (to the pipeline, and to whatever the
+ * policy, the Event recorder. The KubeClient it provides (to the pipeline, and to whatever the
  * caller builds on top, e.g. the shared self-signed certificate) is `kube`
  * observed.
  */
@@ -53,7 +55,12 @@ export const admissionLayer = <E, R>(
     onReload: (object, result) =>
       Effect.andThen(recordConfigReload(object, result), onReload === undefined ? Effect.void : onReload(object, result))
   }
-  return Layer.mergeAll(ClusterConfig.layerWatching(watch), GoofysRetryPolicy.layer, options.retry ?? KubeRetry.layer).pipe(
+  return Layer.mergeAll(
+    ClusterConfig.layerWatching(watch),
+    GoofysRetryPolicy.layer,
+    options.retry ?? KubeRetry.layer,
+    EventRecorder.layer
+  ).pipe(
     Layer.provideMerge(observedKubeClient.pipe(Layer.provide(kube)))
   )
 }

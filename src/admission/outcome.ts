@@ -22,6 +22,8 @@ export interface Outcome {
   readonly pod: string
   readonly svms: number
   readonly sharesMounted: number
+  /** When shares were mounted: how many of each SVM, in plan order (the `FilersMounted` Event names them). */
+  readonly mounted?: ReadonlyArray<{ readonly svm: string; readonly shares: number }>
   /** Reasons of each skipped SVM or share. */
   readonly skipped: ReadonlyArray<string>
   /** The same, as codes. */

@@ -205,6 +205,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
     pod: podName,
     svms: planned.svms.length,
     sharesMounted,
+    mounted: planned.svms.filter((svm) => svm.shares.length > 0).map((svm) => ({ svm: svm.svm, shares: svm.shares.length })),
     skipped: planned.skips.map((skip) => skip.reason),
     skippedCodes: planned.skips.map((skip) => skip.code),
     warnings: warnings.length

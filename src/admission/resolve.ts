@@ -25,6 +25,8 @@ export interface Resolved {
   readonly secrets: ReadonlyMap<string, SecretLookup>
 }
 
+const isNotFound = hasReason("not_found")
+
 const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error.reason, problem: error.message })
 
 /**
@@ -39,10 +41,9 @@ class Failing {
       this.errors.set(read, error)
     })
   }
-  forget(read: string): Effect.Effect<void> {
-    return Effect.sync(() => {
-      this.errors.delete(read)
-    })
+  /** Plain, not an Effect: it runs on every read, inside steps the read takes anyway. */
+  forget(read: string): void {
+    if (this.errors.size > 0) this.errors.delete(read)
   }
   get first(): KubeError | undefined {
     return this.errors.values().next().value
@@ -68,9 +69,14 @@ export const resolve = Effect.fnUntraced(function*(
   const read = <A, B>(name: string, call: Effect.Effect<A, KubeError>, found: (a: A) => B, missing: B) =>
     retryKube(Effect.tapError(call, (error) => failing.record(name, error)), retry).pipe(
       annotateKubeOutcome,
-      Effect.map(found),
-      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(missing)),
-      Effect.tap(() => failing.forget(name)),
+      Effect.map((answer) => {
+        failing.forget(name)
+        return found(answer)
+      }),
+      Effect.catchIf(isNotFound, () => {
+        failing.forget(name)
+        return Effect.succeed(missing)
+      }),
       Effect.mapError(infrastructure)
     )
 

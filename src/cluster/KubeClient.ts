@@ -10,7 +10,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type KubeCall, KubeError, type Resource } from "./errors.ts"
-import { type Call, fromStatus, fromThrown } from "./live/transport.ts"
+import { type Call, fromStatus, fromThrown } from "./live/classify.ts"
 import { type Failure, MemoryCluster } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
@@ -30,6 +30,39 @@ export interface KubeClientShape {
   readonly createWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
   /** Replaces the object, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
   readonly replaceWebhookConfiguration: (object: RawObject) => Effect.Effect<void, KubeError>
+  // Events (docs/behaviour.md, "Events"): the EventRecorder's only calls.
+  /** Creates a core/v1 Event in its `metadata.namespace`; a `conflict` when one of that name exists. */
+  readonly createEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
+  /** Replaces an Event, guarded by its `metadata.resourceVersion` (a `conflict` when it changed). */
+  readonly replaceEvent: (event: RawObject) => Effect.Effect<RawObject, KubeError>
+
+  // Reads for `explain` (src/commands/explain.ts): what the webhook would do for a notebook.
+  /** A Pod as raw JSON. */
+  readonly getPod: (namespace: string, name: string) => Effect.Effect<RawObject, KubeError>
+  /** The Pods of `namespace` carrying every label of `labels`, as raw JSON. */
+  readonly listPods: (
+    namespace: string,
+    labels: Readonly<Record<string, string>>
+  ) => Effect.Effect<ReadonlyArray<RawObject>, KubeError>
+  /** A Namespace as raw JSON. */
+  readonly getNamespace: (name: string) => Effect.Effect<RawObject, KubeError>
+  /** Whether `review.user` may do this, by a SubjectAccessReview (the caller must be allowed to create one). */
+  readonly reviewAccess: (review: AccessReview) => Effect.Effect<AccessReviewAnswer, KubeError>
+}
+
+/** A question for a SubjectAccessReview: may `user` `verb` the `resource` `name` in `namespace`? */
+export interface AccessReview {
+  readonly user: string
+  readonly namespace: string
+  readonly verb: string
+  readonly resource: string
+  readonly name: string
+}
+
+export interface AccessReviewAnswer {
+  readonly allowed: boolean
+  /** The authorizer's reason, when it gave one. */
+  readonly reason: string | undefined
 }
 
 /**
@@ -145,7 +178,39 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                 return reason === "missing" ? KubeError.notFound(ref) : KubeError.conflict(ref)
               })
             ))
-        }
+        },
+
+        // Events: kept by the cluster, so tests read them (MemoryClusterStore.events).
+        createEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "create", namespace, name, () =>
+            cluster.create("events", event).pipe(
+              Effect.mapError(() => KubeError.conflict({ resource: "events", namespace, objectName: name, verb: "create" }))
+            ))
+        },
+        replaceEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          return call("events", "update", namespace, name, () =>
+            cluster.replace("events", event).pipe(
+              Effect.mapError((reason) =>
+                reason === "missing"
+                  ? KubeError.notFound({ resource: "events", namespace, objectName: name, verb: "update" })
+                  : KubeError.conflict({ resource: "events", namespace, objectName: name, verb: "update" })
+              ),
+              Effect.flatMap(() => found("events", namespace, name))
+            ))
+        },
+
+        // Reads for `explain`. A cluster held as data has no authorizer: it may not review access.
+        getPod: (namespace, name) => call("pods", "get", namespace, name, () => found("pods", namespace, name)),
+        listPods: (namespace, labels) =>
+          call("pods", "list", namespace, "", () => Effect.succeed(cluster.list("pods", namespace, labels))),
+        getNamespace: (name) => call("namespaces", "get", "", name, () => found("namespaces", "", name)),
+        reviewAccess: () =>
+          call("subjectaccessreviews", "create", "", "", () =>
+            Effect.fail(
+              KubeError.forbidden({ resource: "subjectaccessreviews", namespace: "", objectName: "", verb: "create" }, 403)
+            ))
       })
     })
   )

@@ -19,7 +19,11 @@ import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
 import { type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
-import { type Call, makeTransport } from "./live/transport.ts"
+
+// For the commands that load the live client lazily and need the kubeconfig itself (explain: its namespace).
+export { loadKubeConfig }
+import type { Call } from "./live/classify.ts"
+import { makeTransport } from "./live/transport.ts"
 import { type ConfigMap, metadataOf, type RawObject, toConfigMap, toSecret } from "./objects.ts"
 
 export interface LiveOptions {
@@ -32,9 +36,12 @@ export interface LiveOptions {
   readonly watchTimeoutSeconds?: number
 }
 
-const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets", name?: string) =>
+const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets" | "events", name?: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}` +
   (name === undefined ? "" : `/${encodeURIComponent(name)}`)
+
+const podsPath = (namespace: string, name?: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods` + (name === undefined ? "" : `/${encodeURIComponent(name)}`)
 
 const webhookPath = (name?: string) =>
   "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations" +
@@ -172,6 +179,69 @@ export const layerFromKubeConfig = (
           const call: Call = { resource: "mutatingwebhookconfigurations", verb: "update", namespace: "", objectName: name }
           return requestObject(call, "PUT", webhookPath(name), { body: object, kind: "MutatingWebhookConfiguration" })
             .pipe(Effect.asVoid)
+        },
+
+        // Events: POST to create, PUT to count a repeat (docs/behaviour.md, "Events").
+        createEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          const call: Call = { resource: "events", verb: "create", namespace, objectName: name }
+          return requestObject(call, "POST", coreObjectsPath(namespace, "events"), { body: event, kind: "Event" })
+        },
+
+        replaceEvent: (event) => {
+          const { name, namespace } = metadataOf(event)
+          const call: Call = { resource: "events", verb: "update", namespace, objectName: name }
+          return requestObject(call, "PUT", coreObjectsPath(namespace, "events", name), { body: event, kind: "Event" })
+        },
+
+        // Reads for `explain` (src/commands/explain.ts).
+        getPod: (namespace, name) => {
+          const call: Call = { resource: "pods", verb: "get", namespace, objectName: name }
+          return requestObject(call, "GET", podsPath(namespace, name), { kind: "Pod" })
+        },
+
+        listPods: (namespace, labels) => {
+          const call: Call = { resource: "pods", verb: "list", namespace, objectName: "" }
+          const labelSelector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(",")
+          return requestObject(call, "GET", podsPath(namespace), { query: { labelSelector }, kind: "PodList" }).pipe(
+            Effect.map((list) =>
+              Array.isArray(list.items)
+                ? (list.items as ReadonlyArray<unknown>).filter((item): item is RawObject => Predicate.isObject(item))
+                : []
+            )
+          )
+        },
+
+        getNamespace: (name) => {
+          const call: Call = { resource: "namespaces", verb: "get", namespace: "", objectName: name }
+          return requestObject(call, "GET", `/api/v1/namespaces/${encodeURIComponent(name)}`, { kind: "Namespace" })
+        },
+
+        reviewAccess: (review) => {
+          const call: Call = { resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" }
+          const body: RawObject = {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SubjectAccessReview",
+            spec: {
+              user: review.user,
+              resourceAttributes: {
+                namespace: review.namespace,
+                verb: review.verb,
+                resource: review.resource,
+                name: review.name
+              }
+            }
+          }
+          return requestObject(call, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+            body,
+            kind: "SubjectAccessReview"
+          }).pipe(Effect.map((answer) => {
+            const status = Predicate.isObject(answer.status) ? answer.status as RawObject : {}
+            return {
+              allowed: status.allowed === true,
+              reason: typeof status.reason === "string" && status.reason !== "" ? status.reason : undefined
+            }
+          }))
         }
       })
     })

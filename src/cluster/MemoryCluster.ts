@@ -13,11 +13,15 @@ import type { KubeError, Resource } from "./errors.ts"
 import { loadManifestDirectory, type ManifestError } from "./manifestFiles.ts"
 import { metadataOf, type RawObject } from "./objects.ts"
 
-/** The kinds the memory cluster stores; other kinds in a folder (a Namespace, say) are ignored. */
+/** The kinds the memory cluster stores; other kinds in a folder (a Deployment, say) are ignored. */
 const resourceOfKind: Readonly<Record<string, Resource>> = {
   ConfigMap: "configmaps",
   Secret: "secrets",
-  MutatingWebhookConfiguration: "mutatingwebhookconfigurations"
+  MutatingWebhookConfiguration: "mutatingwebhookconfigurations",
+  // Read by `explain` only: the notebook's pod and its namespace's labels.
+  Pod: "pods",
+  Namespace: "namespaces",
+  Event: "events"
 }
 
 export interface CallDescription {
@@ -108,11 +112,6 @@ export class MemoryClusterStore {
     return true
   }
 
-  /** The objects of a resource in a namespace ("" for cluster-scoped ones), in insertion order. */
-  list(resource: Resource, namespace: string): ReadonlyArray<RawObject> {
-    return [...this.objects.entries()].filter(([key]) => key.startsWith(`${resource}/${namespace}/`)).map(([, o]) => o)
-  }
-
   /** The last change's resource version. */
   get resourceVersion(): number {
     return this.version
@@ -138,6 +137,26 @@ export class MemoryClusterStore {
 
   get(resource: Resource, namespace: string, name: string): Option.Option<RawObject> {
     return Option.fromUndefinedOr(this.objects.get(keyOf(resource, namespace, name)))
+  }
+
+  /**
+   * The objects of `resource` in `namespace` ("" for cluster-scoped ones)
+   * whose labels hold every `key=value` of `labels`, in insertion order.
+   */
+  list(resource: Resource, namespace: string, labels: Readonly<Record<string, string>> = {}): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()].flatMap(([key, object]) => {
+      if (!key.startsWith(keyOf(resource, namespace, ""))) return []
+      const metadata = (typeof object.metadata === "object" && object.metadata !== null ? object.metadata : {}) as RawObject
+      const held = (typeof metadata.labels === "object" && metadata.labels !== null ? metadata.labels : {}) as RawObject
+      return Object.entries(labels).every(([label, value]) => held[label] === value) ? [object] : []
+    })
+  }
+
+  /** The Events recorded in `namespace` (every namespace when absent), in the order they were created. */
+  events(namespace?: string): ReadonlyArray<RawObject> {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(namespace === undefined ? "events/" : `events/${namespace}/`))
+      .map(([, object]) => object)
   }
 
   /** Every object held, in insertion order. */
@@ -265,7 +284,7 @@ export class MemoryClusterStore {
 export class MemoryCluster extends Context.Service<MemoryCluster, MemoryClusterStore>()(
   "filer-sidecar-injector/cluster/MemoryCluster"
 ) {
-  /** A cluster holding these objects (ConfigMaps, Secrets, MutatingWebhookConfigurations). */
+  /** A cluster holding these objects (ConfigMaps, Secrets, MutatingWebhookConfigurations, Pods, Namespaces). */
   static readonly layer = (objects: Iterable<RawObject>): Layer.Layer<MemoryCluster> =>
     Layer.sync(MemoryCluster, () => new MemoryClusterStore(objects))
 

@@ -8,8 +8,29 @@
 import { Predicate, Schema } from "effect"
 
 /** The Kubernetes resources the injector reads. */
-export const Resource = Schema.Literals(["configmaps", "secrets", "mutatingwebhookconfigurations"])
+export const Resource = Schema.Literals([
+  "configmaps",
+  "secrets",
+  "mutatingwebhookconfigurations",
+  // Read by `explain` only (src/commands/explain.ts).
+  "pods",
+  "namespaces",
+  "subjectaccessreviews",
+  // Written after an admission (src/admission/events/).
+  "events"
+])
 export type Resource = typeof Resource.Type
+
+/** The API group of each resource, as an RBAC rule names it. */
+const apiGroupOf: { readonly [R in Resource]: string } = {
+  configmaps: "",
+  secrets: "",
+  pods: "",
+  namespaces: "",
+  mutatingwebhookconfigurations: "admissionregistration.k8s.io",
+  subjectaccessreviews: "authorization.k8s.io",
+  events: ""
+}
 
 /**
  * - `transient`: may pass if tried again (5xx, 429, 408, a timeout, a reset connection);
@@ -56,7 +77,7 @@ export class KubeError extends Schema.TaggedError<KubeError>()("KubeError", {
         return `${describe(this)} not found`
       case "forbidden": {
         // Names the RBAC rule that is missing, so an operator can fix the Role at once.
-        const group = this.resource === "mutatingwebhookconfigurations" ? "admissionregistration.k8s.io" : ""
+        const group = apiGroupOf[this.resource]
         const where = this.namespace === "" ? "cluster-wide" : `in namespace "${this.namespace}"`
         return `${this.status === 401 ? "unauthorized" : "forbidden"}: cannot ${this.verb} ${describe(this)}; ` +
           `the injector's ServiceAccount needs RBAC rule apiGroups=["${group}"] resources=["${this.resource}"] ` +

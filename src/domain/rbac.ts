@@ -16,7 +16,8 @@ export const existingSharesName = "existing-shares"
 export interface PolicyRule {
   readonly apiGroups: ReadonlyArray<string>
   readonly resources: ReadonlyArray<string>
-  readonly resourceNames: ReadonlyArray<string>
+  /** Absent: every object of the resource (Events have generated names). */
+  readonly resourceNames?: ReadonlyArray<string>
   readonly verbs: ReadonlyArray<string>
 }
 
@@ -35,7 +36,10 @@ export interface ClusterRole {
 export const connectionSecretNames = (filers: Filers): ReadonlyArray<string> =>
   [...new Set([...filers.keys()].map(secretNameFor))].filter(isDns1123Subdomain).sort()
 
-/** What the webhook reads in every user namespace: `existing-shares` and the filers' connection Secrets, `get` by name only. */
+/**
+ * What the webhook reads in every user namespace: `existing-shares` and the
+ * filers' connection Secrets, `get` by name only; and the Events it records there.
+ */
 export const injectorClusterRole = (filers: Filers): ClusterRole => {
   const secretNames = connectionSecretNames(filers)
   return {
@@ -47,7 +51,9 @@ export const injectorClusterRole = (filers: Filers): ClusterRole => {
       // An empty resourceNames would allow every Secret: with no filer, no rule at all.
       ...(secretNames.length === 0
         ? []
-        : [{ apiGroups: [""], resources: ["secrets"], resourceNames: secretNames, verbs: ["get"] }])
+        : [{ apiGroups: [""], resources: ["secrets"], resourceNames: secretNames, verbs: ["get"] }]),
+      // The Events on notebooks' StatefulSets (docs/behaviour.md, "Events"): a repeat is an update of the first.
+      { apiGroups: [""], resources: ["events"], verbs: ["create", "update"] }
     ]
   }
 }

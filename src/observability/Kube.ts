@@ -78,6 +78,14 @@ const nameOf = (object: Readonly<Record<string, unknown>>): string => {
   return ""
 }
 
+const namespaceOf = (object: Readonly<Record<string, unknown>>): string => {
+  const metadata = object.metadata
+  if (typeof metadata === "object" && metadata !== null && "namespace" in metadata && typeof metadata.namespace === "string") {
+    return metadata.namespace
+  }
+  return ""
+}
+
 /** The same client, every call observed. */
 const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
   getConfigMap: (namespace, objectName) =>
@@ -132,6 +140,37 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
         objectName: nameOf(object)
       },
       client.replaceWebhookConfiguration(object)
+    ),
+  // Reads for `explain`.
+  getPod: (namespace, objectName) =>
+    observeKubeCall(
+      { method: "getPod", resource: "pods", verb: "get", namespace, objectName },
+      client.getPod(namespace, objectName)
+    ),
+  listPods: (namespace, labels) =>
+    observeKubeCall(
+      { method: "listPods", resource: "pods", verb: "list", namespace, objectName: "" },
+      client.listPods(namespace, labels)
+    ),
+  getNamespace: (objectName) =>
+    observeKubeCall(
+      { method: "getNamespace", resource: "namespaces", verb: "get", namespace: "", objectName },
+      client.getNamespace(objectName)
+    ),
+  reviewAccess: (review) =>
+    observeKubeCall(
+      { method: "reviewAccess", resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" },
+      client.reviewAccess(review)
+    ),
+  createEvent: (event) =>
+    observeKubeCall(
+      { method: "createEvent", resource: "events", verb: "create", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.createEvent(event)
+    ),
+  replaceEvent: (event) =>
+    observeKubeCall(
+      { method: "replaceEvent", resource: "events", verb: "update", namespace: namespaceOf(event), objectName: nameOf(event) },
+      client.replaceEvent(event)
     )
 })
 

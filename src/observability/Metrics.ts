@@ -49,6 +49,10 @@ export type FailureCause = (typeof failureCauses)[number]
 /** How one Kubernetes API call ended (Failures.ts, where the pipeline's spans can use it too). */
 export { type KubeOutcome, kubeOutcomes } from "./Failures.ts"
 
+/** What became of one Event the webhook meant to record (docs/behaviour.md, "Events"). */
+export const eventResults = ["created", "updated", "dropped_overflow", "dropped_refused"] as const
+export type EventResult = (typeof eventResults)[number]
+
 export const configObjects = ["filers-list", "filer-sidecar-injector-json", "other"] as const
 export type ConfigObjectLabel = (typeof configObjects)[number]
 export const reloadResults = ["loaded", "invalid", "missing", "watch-error"] as const
@@ -149,6 +153,9 @@ const ready = gauge(
   "ready",
   "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
 )()
+const eventsBy = labelled(
+  counter("events_total", "Events recorded (created, or a repeat counted on the first) or dropped, by result")
+)
 const httpRequestsBy = labelled(counter("http_requests_total", "HTTP requests answered, by route and status code"))
 
 const byDecision = (decision: string) => admissionsBy(decision, () => ({ decision }))
@@ -213,6 +220,9 @@ export const recordConfigReload = (object: string, result: ReloadResultLabel): E
     }
   })
 
+export const recordEvent = (result: EventResult): Effect.Effect<void> =>
+  recording((context) => eventsBy(result, () => ({ result })).updateUnsafe(1, context))
+
 export const recordReady = (isReady: boolean): Effect.Effect<void> =>
   recording((context) => ready.updateUnsafe(isReady ? 1 : 0, context))
 
@@ -230,5 +240,6 @@ export const recordHttpRequest = (url: string, status: number): Effect.Effect<vo
 export const initializeMetrics: Effect.Effect<void> = recording((context) => {
   for (const decision of decisions) byDecision(decision).updateUnsafe(0, context)
   sidecarsInjected.updateUnsafe(0, context)
+  for (const result of eventResults) eventsBy(result, () => ({ result })).updateUnsafe(0, context)
   ready.updateUnsafe(0, context)
 })

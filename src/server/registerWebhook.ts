@@ -75,7 +75,7 @@ export const injectorWebhook = (caPem: string, service: WebhookService): RawObje
     ]
   },
   objectSelector: { matchExpressions: [{ key: "notebook-name", operator: "Exists" }] },
-  sideEffects: "None",
+  sideEffects: "NoneOnDryRun",
   failurePolicy: "Fail",
   timeoutSeconds: 10,
   reinvocationPolicy: "Never"

@@ -9,6 +9,8 @@
  */
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { eventFor } from "../admission/events/eventFor.ts"
+import { EventRecorder } from "../admission/events/EventRecorder.ts"
 import { admit, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
@@ -54,8 +56,17 @@ const answerReview = Effect.gen(function*() {
       ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
       : problem(400, "cannot read the request body")
   }
+  const recorder = yield* EventRecorder
   return yield* parseJson(body.success).pipe(
-    Effect.flatMap((input) => observeAdmission(input, admit(input))),
+    Effect.flatMap((input) =>
+      observeAdmission(input, admit(input)).pipe(
+        // Queued, not sent: the answer never waits for an Event (docs/behaviour.md, "Events").
+        Effect.tap((admission) => {
+          const intent = eventFor(input, admission)
+          return intent === undefined ? Effect.void : recorder.record(intent)
+        })
+      )
+    ),
     Effect.map(({ review }) =>
       HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
     ),

@@ -18,7 +18,7 @@ const secretRules = (filers: Filers) =>
   injectorClusterRole(filers).rules.filter((rule) => rule.resources.includes("secrets"))
 
 describe("the injector's ClusterRole from the filers list", () => {
-  it("gets existing-shares and each filer's connection Secret by name, nothing else", () => {
+  it("gets existing-shares and each filer's connection Secret by name, and records Events; nothing else", () => {
     expect(injectorClusterRole(filersOf(["fld9filersvm", "fld5_filer_svm"]))).toEqual({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
@@ -30,7 +30,8 @@ describe("the injector's ClusterRole from the filers list", () => {
           resources: ["secrets"],
           resourceNames: ["fld5-filer-svm-conn-secret", "fld9filersvm-conn-secret"],
           verbs: ["get"]
-        }
+        },
+        { apiGroups: [""], resources: ["events"], verbs: ["create", "update"] }
       ]
     })
   })
@@ -46,7 +47,7 @@ describe("the injector's ClusterRole from the filers list", () => {
   it("has no Secret rule at all without a filer: an empty resourceNames would allow every Secret", () => {
     expect(secretRules(filersOf([]))).toEqual([])
     expect(secretRules(filersOf(["Not_Valid"]))).toEqual([])
-    expect(injectorClusterRole(filersOf([])).rules).toHaveLength(1)
+    expect(injectorClusterRole(filersOf([])).rules.map((rule) => rule.resources)).toEqual([["configmaps"], ["events"]])
   })
 
   it("allows every Secret the webhook reads, whatever the filers list and the namespace's shares", () => {
@@ -58,7 +59,7 @@ describe("the injector's ClusterRole from the filers list", () => {
         const shares = Object.fromEntries([...keys, ...listed].map((key) => [key, '["home"]']))
         const allowed = secretRules(filers).flatMap((rule) => rule.resourceNames)
         for (const read of svmsNeedingSecrets(shares, filers)) expect(allowed).toContain(secretNameFor(read))
-        for (const rule of secretRules(filers)) expect(rule.resourceNames.length).toBeGreaterThan(0)
+        for (const rule of secretRules(filers)) expect(rule.resourceNames?.length ?? 0).toBeGreaterThan(0)
       })
     )
   })

@@ -534,8 +534,8 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         expect(hook.clientConfig.service?.namespace).toBe(ownNamespace())
       })
 
-      it("has no side effects and an explicit failurePolicy Fail", () => {
-        expect(webhook().sideEffects).toBe("None")
+      it("has no side effects on dry runs (Events otherwise) and an explicit failurePolicy Fail", () => {
+        expect(webhook().sideEffects).toBe("NoneOnDryRun")
         expect(webhook().failurePolicy).toBe("Fail")
       })
 

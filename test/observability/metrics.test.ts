@@ -16,6 +16,7 @@ import {
   httpRoutes,
   kubeOutcomes,
   podSkipReasons,
+  eventResults,
   reloadResults
 } from "../../src/observability/Metrics.ts"
 import {
@@ -202,10 +203,10 @@ describe("GET /metrics", () => {
         reason: [...podSkipReasons, ...filerSkipReasons],
         cause: failureCauses,
         outcome: kubeOutcomes,
-        resource: ["configmaps", "secrets", "mutatingwebhookconfigurations"],
+        resource: ["configmaps", "secrets", "mutatingwebhookconfigurations", "events"],
         verb: ["get", "watch", "create", "update"],
         object: ["filers-list", "filer-sidecar-injector-json", "other"],
-        result: reloadResults,
+        result: [...reloadResults, ...eventResults],
         route: httpRoutes,
         code: ["200", "400", "404", "405", "413", "415", "500", "503"],
         le: []

@@ -81,7 +81,7 @@ describe("registerWebhook", () => {
           matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["das", "kube-system"] }]
         },
         objectSelector: { matchExpressions: [{ key: "notebook-name", operator: "Exists" }] },
-        sideEffects: "None",
+        sideEffects: "NoneOnDryRun",
         failurePolicy: "Fail",
         timeoutSeconds: 10,
         reinvocationPolicy: "Never"

@@ -15,6 +15,14 @@ type JsonObject = { [key: string]: unknown }
 export const kinds: Readonly<Record<Resource, { kind: string; apiVersion: string; group: string }>> = {
   configmaps: { kind: "ConfigMap", apiVersion: "v1", group: "" },
   secrets: { kind: "Secret", apiVersion: "v1", group: "" },
+  events: { kind: "Event", apiVersion: "v1", group: "" },
+  pods: { kind: "Pod", apiVersion: "v1", group: "" },
+  namespaces: { kind: "Namespace", apiVersion: "v1", group: "" },
+  subjectaccessreviews: {
+    kind: "SubjectAccessReview",
+    apiVersion: "authorization.k8s.io/v1",
+    group: "authorization.k8s.io"
+  },
   mutatingwebhookconfigurations: {
     kind: "MutatingWebhookConfiguration",
     apiVersion: "admissionregistration.k8s.io/v1",
@@ -73,8 +81,12 @@ export const parseRoute = (path: string): Route | undefined => {
   // /api/v1/namespaces/{ns}/{resource}[/{name}]
   if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length >= 5 && parts.length <= 6) {
     const resource = parts[4]
-    if (resource !== "configmaps" && resource !== "secrets") return undefined
+    if (resource !== "configmaps" && resource !== "secrets" && resource !== "events" && resource !== "pods") return undefined
     return { group: "", resource, namespace: parts[3]!, name: parts[5] }
+  }
+  // /api/v1/namespaces/{name}: a Namespace, cluster-scoped
+  if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length === 4) {
+    return { group: "", resource: "namespaces", namespace: "", name: parts[3] }
   }
   // /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]
   if (

@@ -3,7 +3,8 @@
  * its faults and token check: read or write the `MemoryClusterStore`, or open
  * a watch that replays and follows the store's changes.
  *
- * What it serves (for configmaps, secrets and mutatingwebhookconfigurations):
+ * What it serves (for configmaps, secrets, events and mutatingwebhookconfigurations;
+ * pods and namespaces to read, as `explain` does):
  *
  *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
  *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}[?fieldSelector=metadata.name%3D{name}]   a {Kind}List
@@ -84,7 +85,11 @@ export class ObjectRoutes {
     if (method === "GET" && route.name === undefined) {
       const name = fieldSelector(query.fieldSelector)
       if (watch) return this.openWatch(route, name, query, request, response)
-      const items = this.store.list(resource, namespace)
+      // Equality label selectors only (`k=v,k2=v2`), as `explain` sends them.
+      const labels = Object.fromEntries(
+        (query.labelSelector ?? "").split(",").filter((term) => term !== "").map((term) => term.split("=", 2) as [string, string])
+      )
+      const items = this.store.list(resource, namespace, labels)
         .filter((object) => name === undefined || (object.metadata as JsonObject).name === name)
         .map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest)
       const { kind, apiVersion } = kinds[resource]

@@ -44,6 +44,8 @@ import {
   type LoggedRequest,
   type RequestMatch,
   parseRoute,
+  readBody,
+  sendJson,
   sendStatus,
   statusObject,
   verbOf,
@@ -71,7 +73,21 @@ export interface FakeApiServerOptions {
   readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem: string }
 }
 
+/** The `spec.resourceAttributes` of a SubjectAccessReview, and its `spec.user`. */
+export interface AccessQuestion {
+  readonly user: string
+  readonly namespace: string
+  readonly verb: string
+  readonly resource: string
+  readonly name: string
+}
+
+const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
+
+const subjectAccessReviewsPath = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+
 export class FakeApiServer {
+  private accessAnswer: (question: AccessQuestion) => boolean = () => false
   /** Base URL, e.g. `http://127.0.0.1:40123`. */
   readonly url: string
   readonly port: number
@@ -154,8 +170,19 @@ export class FakeApiServer {
     const resource = Object.entries(kinds).find(([, info]) => info.kind === object.kind)?.[0] as Resource | undefined
     if (resource === undefined) throw new Error(`FakeApiServer.put: unsupported kind ${String(object.kind)}`)
     const metadata = (object.metadata ?? {}) as JsonObject
-    const namespace = resource === "mutatingwebhookconfigurations" ? "" : String(metadata.namespace ?? "default")
+    const clusterScoped = resource === "mutatingwebhookconfigurations" || resource === "namespaces"
+    const namespace = clusterScoped ? "" : String(metadata.namespace ?? "default")
     return structuredClone(this.store.put(defaulted(this.store, resource, namespace, object))!) as JsonObject
+  }
+
+  /** How SubjectAccessReviews are answered from now on (default: every question denied). */
+  allowAccess(answer: (question: AccessQuestion) => boolean): void {
+    this.accessAnswer = answer
+  }
+
+  /** The Events stored in `namespace`, in the order they were created (copies). */
+  events(namespace: string): ReadonlyArray<JsonObject> {
+    return this.store.events(namespace).map((event) => structuredClone(event) as JsonObject)
   }
 
   /** Deletes an object (watches see DELETED). Returns whether it existed. */
@@ -295,6 +322,22 @@ export class FakeApiServer {
     return this.store.addFault({ matches, wire }, match.times ?? Infinity)
   }
 
+  /** A SubjectAccessReview, answered by `allowAccess`. */
+  private async reviewAccess(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const body = await readBody(request, { group: "authorization.k8s.io", resource: "subjectaccessreviews", namespace: "", name: undefined })
+    const spec = isObject(body.spec) ? body.spec : {}
+    const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : {}
+    const text = (value: unknown) => (typeof value === "string" ? value : "")
+    const allowed = this.accessAnswer({
+      user: text(spec.user),
+      namespace: text(attributes.namespace),
+      verb: text(attributes.verb),
+      resource: text(attributes.resource),
+      name: text(attributes.name)
+    })
+    sendJson(response, 201, { ...body, status: allowed ? { allowed: true } : { allowed: false, reason: "no RBAC rule allows it" } })
+  }
+
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const method = (request.method ?? "GET").toUpperCase()
     const url = request.url ?? "/"
@@ -327,6 +370,7 @@ export class FakeApiServer {
       request.resume()
       return sendStatus(response, 401, "Unauthorized")
     }
+    if (method === "POST" && parsed.pathname === subjectAccessReviewsPath) return this.reviewAccess(request, response)
     if (route === undefined) return sendStatus(response, 404, "the server could not find the requested resource")
     try {
       await this.routes.serve(method, route, query, watch, request, response)

@@ -8,6 +8,7 @@
  * and reuse it; only tests that change the cluster (faults, objects) need a
  * fresh one.
  */
+import type { EventRecorder } from "../../src/admission/events/EventRecorder.ts"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { ConfigProvider, Effect, Layer, Logger, References } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
@@ -32,7 +33,7 @@ export const exampleReviewFile = join(repoRoot, "manifests", "examples", "admiss
 export type Pod = Record<string, any>
 /** The pipeline's settings a test changes, over the defaults. */
 export type AdmissionOverrides = Partial<AdmissionSettingsShape>
-export type PipelineLayer = Layer.Layer<AdmissionServices | MemoryCluster>
+export type PipelineLayer = Layer.Layer<AdmissionServices | EventRecorder | MemoryCluster>
 
 // ---------------------------------------------------------------------------
 // Cluster objects

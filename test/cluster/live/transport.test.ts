@@ -4,7 +4,7 @@
  * Over real HTTP, test/cluster/KubeClientLive.test.ts shows the same.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Call, fromStatus, fromThrown, retryAfterMillis } from "../../../src/cluster/live/transport.ts"
+import { type Call, fromStatus, fromThrown, retryAfterMillis } from "../../../src/cluster/live/classify.ts"
 
 const call: Call = { resource: "secrets", verb: "get", namespace: "jane-doe", objectName: "fld5filersvm-conn-secret" }
 
