@@ -3,7 +3,9 @@
  * credentials, else the kubeconfig), or with `--cluster DIR` against a
  * cluster held in memory. TLS from `--tls-cert/--tls-key` files (reloaded on
  * rotation) or self-signed at start; with `--register-webhook NAME` the CA
- * goes into that MutatingWebhookConfiguration's caBundle. Metrics on
+ * goes into that MutatingWebhookConfiguration's caBundle. With
+ * `--client-ca-file`, `/inject` answers only callers whose client certificate
+ * that CA signed; plain credentials refuse to start without it. Metrics on
  * `GET /metrics`; traces exported by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
  * is set (observability/Tracing.ts).
  */
@@ -19,11 +21,13 @@ import { admissionLayer } from "../admission/layers.ts"
 import { ClusterSettings, clusterSettings } from "../cluster/ClusterSettings.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
+import { plainCredentialsProblem } from "../server/callers.ts"
 import { keepWebhookRegistered, registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
 import { ServerSettings, serverSettings } from "../server/ServerSettings.ts"
 import { webhookServerLayer } from "../server/server.ts"
 import { TlsMaterialError } from "../server/tls/material.ts"
+import { ClientCa } from "../server/tls/ClientCa.ts"
 import { CertificateGenerationError } from "../server/tls/selfSigned.ts"
 import { ServingCertificate } from "../server/tls/ServingCertificate.ts"
 import type { KubeError } from "../cluster/errors.ts"
@@ -95,6 +99,12 @@ const registration = (serviceName: string) =>
     })
   )
 
+/** Settings that are each valid but must not go together in a server. */
+const refuseUnsafeSettings = Effect.gen(function*() {
+  const problem = plainCredentialsProblem((yield* AdmissionSettings).credentialMode, (yield* ServerSettings).clientCaFile)
+  if (problem !== undefined) return yield* Effect.fail(problem)
+})
+
 /** For `npm start`: one curl command that posts `reviewFile`, trusting the self-signed CA. */
 const printExampleCurl = (reviewFile: string) =>
   Effect.gen(function*() {
@@ -144,7 +154,7 @@ export const serveCommand = Command.make(
       }
     )
     // admissionLayer passes the KubeClient through: the shared self-signed CA needs it too.
-    const services = Layer.mergeAll(tlsLayer(flags.serviceName), Readiness.layer).pipe(
+    const services = Layer.mergeAll(tlsLayer(flags.serviceName), ClientCa.layer, Readiness.layer).pipe(
       Layer.provideMerge(admissionLayer(kube))
     )
     const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName)).pipe(
@@ -158,11 +168,13 @@ export const serveCommand = Command.make(
         ))
     )
 
-    yield* Effect.gen(function*() {
-      if (Option.isSome(flags.exampleCurl)) yield* printExampleCurl(flags.exampleCurl.value)
-      return yield* Effect.never
-    }).pipe(
-      Effect.provide(server),
+    yield* refuseUnsafeSettings.pipe(
+      Effect.andThen(
+        Effect.gen(function*() {
+          if (Option.isSome(flags.exampleCurl)) yield* printExampleCurl(flags.exampleCurl.value)
+          return yield* Effect.never
+        }).pipe(Effect.provide(server))
+      ),
       // Outside the server: every request span goes to the tracer, and the last ones are flushed after it stops.
       Effect.provide(tracingLayerFromEnv()),
       Effect.provide(logs),

@@ -1,7 +1,7 @@
 /**
  * ServerSettings: where the webhook listens, its TLS files (or the
- * self-signed mode and the webhook it registers), the largest body it reads
- * and how it shuts down.
+ * self-signed mode and the webhook it registers), who may call `/inject`,
+ * the largest body it reads and how it shuts down.
  */
 import type { Config, Duration } from "effect"
 import { configOf, crossCheck, millis, objectName, setting, SettingsService, text, wholeNumber } from "../config/setting.ts"
@@ -39,6 +39,13 @@ export const serverSettings = {
     parse: objectName("a MutatingWebhookConfiguration name"),
     description: "self-signed mode: MutatingWebhookConfiguration whose caBundle to fill in"
   }),
+  clientCaFile: setting({
+    env: "CLIENT_CA_FILE",
+    flag: "--client-ca-file",
+    parse: text,
+    description:
+      "CA (PEM) of the API server's client certificate: /inject then answers only callers presenting one it signed (401 otherwise); reloaded when it changes. Required with CREDENTIAL_MODE=plain"
+  }),
   maxBodyBytes: setting({
     env: "MAX_BODY_BYTES",
     flag: "--max-body-bytes",
@@ -67,6 +74,8 @@ export interface ServerSettingsShape {
   readonly tlsKeyFile: string | undefined
   /** MutatingWebhookConfiguration whose caBundle the self-signed mode fills in. */
   readonly registerWebhook: string | undefined
+  /** The CA file client certificates are verified against; when set, `/inject` answers only verified callers. */
+  readonly clientCaFile: string | undefined
   /** Bodies above this get HTTP 413. */
   readonly maxBodyBytes: number
   /** After SIGTERM, how long to keep serving (readiness already false) so the Service's endpoints catch up. */

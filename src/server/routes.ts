@@ -5,15 +5,17 @@
  *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
  *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
  * Bad input gets the status docs/behaviour.md ("The response") lists and a JSON body naming the problem:
- * 400 (not JSON, not an AdmissionReview, no uid), 404, 405, 413, 415.
+ * 400 (not JSON, not an AdmissionReview, no uid), 401 (no verified client certificate, when
+ * they are required), 404, 405, 413, 415.
  */
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { admit, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
-import { countResponses, logRejectedReview, metricsPath, metricsResponse } from "../observability/Http.ts"
+import { countResponses, logRejectedReview, logUnverifiedCaller, metricsPath, metricsResponse } from "../observability/Http.ts"
 import { initializeMetrics, recordReady } from "../observability/Metrics.ts"
+import { unverifiedCaller } from "./callers.ts"
 import { Readiness } from "./Readiness.ts"
 import { ServerSettings } from "./ServerSettings.ts"
 
@@ -32,36 +34,48 @@ const isJsonContentType = (value: string | undefined) => {
   return type === "application/json" || type.endsWith("+json")
 }
 
-const answerReview = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  if (request.method !== "POST") return methodNotAllowed("POST")
-  if (!isJsonContentType(request.headers["content-type"])) {
-    return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
-  }
-  const { maxBodyBytes } = yield* ServerSettings
-  const declared = Number(request.headers["content-length"])
-  if (Number.isFinite(declared) && declared > maxBodyBytes) {
-    return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
-  }
-  const body = yield* request.text.pipe(
-    Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
-    Effect.result
-  )
-  if (body._tag === "Failure") {
-    const reason = body.failure.reason
-    const tooLarge = reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge"
-    return tooLarge
-      ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
-      : problem(400, "cannot read the request body")
-  }
-  return yield* parseJson(body.success).pipe(
-    Effect.flatMap((input) => observeAdmission(input, admit(input))),
-    Effect.map(({ review }) =>
-      HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
-    ),
-    Effect.catchTag("AdmissionDecodeError", (error) => Effect.as(logRejectedReview(error), problem(400, error.message)))
-  )
-})
+/** The body, read within the size limit, then the admission's answer. */
+const readAndAnswer = (request: HttpServerRequest.HttpServerRequest, maxBodyBytes: number) =>
+  Effect.gen(function*() {
+    const body = yield* request.text.pipe(
+      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+      Effect.result
+    )
+    if (body._tag === "Failure") {
+      const reason = body.failure.reason
+      const tooLarge = reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge"
+      return tooLarge
+        ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
+        : problem(400, "cannot read the request body")
+    }
+    return yield* parseJson(body.success).pipe(
+      Effect.flatMap((input) => observeAdmission(input, admit(input))),
+      Effect.map(({ review }) =>
+        HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
+      ),
+      Effect.catchTag("AdmissionDecodeError", (error) => Effect.as(logRejectedReview(error), problem(400, error.message)))
+    )
+  })
+
+/** POST /inject. The caller is checked first, before anything about the request is looked at. */
+const answerReview = (options: RouteOptions) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (options.clientCertificates) {
+      const unverified = unverifiedCaller(request)
+      if (unverified !== undefined) return yield* Effect.as(logUnverifiedCaller(unverified), problem(401, unverified))
+    }
+    if (request.method !== "POST") return methodNotAllowed("POST")
+    if (!isJsonContentType(request.headers["content-type"])) {
+      return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
+    }
+    const { maxBodyBytes } = yield* ServerSettings
+    const declared = Number(request.headers["content-length"])
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
+    }
+    return yield* readAndAnswer(request, maxBodyBytes)
+  })
 
 const healthz = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -100,10 +114,15 @@ const metrics = (tlsReady: Effect.Effect<boolean>) =>
     return yield* metricsResponse(Effect.map(notReadyReason(tlsReady), (reason) => reason === undefined))
   })
 
+export interface RouteOptions {
+  /** `/inject` answers only callers whose client certificate the TLS layer verified (`--client-ca-file`). */
+  readonly clientCertificates: boolean
+}
+
 /** The routes, as a layer for HttpRouter.serve. `tlsReady` comes from the TLS layer in use. */
-export const routes = (tlsReady: Effect.Effect<boolean>) =>
+export const routes = (tlsReady: Effect.Effect<boolean>, options: RouteOptions = { clientCertificates: false }) =>
   Layer.mergeAll(
-    HttpRouter.add("*", injectPath, countResponses(answerReview)),
+    HttpRouter.add("*", injectPath, countResponses(answerReview(options))),
     HttpRouter.add("*", "/healthz", countResponses(healthz)),
     HttpRouter.add("*", "/readyz", countResponses(readyz(tlsReady))),
     HttpRouter.add("*", metricsPath, countResponses(metrics(tlsReady))),

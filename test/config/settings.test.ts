@@ -55,6 +55,7 @@ describe("settings", () => {
         tlsCertFile: undefined,
         tlsKeyFile: undefined,
         registerWebhook: undefined,
+        clientCaFile: undefined,
         maxBodyBytes: 7 * 1024 * 1024,
         shutdownDelay: Duration.millis(2000),
         shutdownGrace: Duration.millis(5000)
@@ -146,6 +147,11 @@ describe("settings", () => {
       assert.include(error.message, "--tls-cert and --tls-key go together")
       const other = yield* Effect.flip(readAll({ TLS_KEY_FILE: "/tls/tls.key" }))
       assert.include(other.setting, "TLS_CERT_FILE")
+    }))
+
+  it.effect("read the client CA file", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* readAll({ CLIENT_CA_FILE: "/client-ca/ca.crt" })).server.clientCaFile, "/client-ca/ca.crt")
     }))
 
   it.effect("refuse to register the webhook with a certificate from files", () =>

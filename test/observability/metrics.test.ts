@@ -207,7 +207,7 @@ describe("GET /metrics", () => {
         object: ["filers-list", "filer-sidecar-injector-json", "other"],
         result: reloadResults,
         route: httpRoutes,
-        code: ["200", "400", "404", "405", "413", "415", "500", "503"],
+        code: ["200", "400", "401", "404", "405", "413", "415", "500", "503"],
         le: []
       }
       for (const sample of samples) {
