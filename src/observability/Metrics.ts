@@ -65,6 +65,10 @@ export type ReloadResultLabel = (typeof reloadResults)[number]
 export const httpRoutes = ["/inject", "/healthz", "/readyz", "/metrics", "other"] as const
 export type HttpRouteLabel = (typeof httpRoutes)[number]
 
+/** The bound an admission request met when it was refused with 429 (server/inFlight.ts). */
+export const overloadLimits = ["requests_in_flight", "buffered_body_bytes"] as const
+export type OverloadLimitLabel = (typeof overloadLimits)[number]
+
 /** The tag of an infrastructure failure (`Outcome.failure`), as a label. */
 export const failureCause = (tag: string | undefined): FailureCause => {
   switch (tag) {
@@ -203,6 +207,17 @@ const ready = gauge(
   "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
 )()
 const httpRequestsBy = labelled(counter("http_requests_total", "HTTP requests answered, by route and status code"))
+const admissionsInFlight = gauge("admissions_in_flight", "Admission requests being answered now (MAX_IN_FLIGHT bounds it)")()
+const bodyBytesInFlight = gauge(
+  "admission_body_bytes_in_flight",
+  "Body bytes the admission requests being answered hold now (MAX_BUFFERED_BODY_BYTES bounds it)"
+)()
+const overloadRejectionsBy = labelled(
+  counter(
+    "http_overload_rejections_total",
+    "Admission requests answered 429 before their body was read, by the bound they met (requests or body bytes in flight)"
+  )
+)
 
 const byDecision = (decision: string) => admissionsBy(decision, () => ({ decision }))
 
@@ -276,12 +291,26 @@ export const recordHttpRequest = (url: string, status: number): Effect.Effect<vo
     httpRequestsBy(`${route} ${code}`, () => ({ route, code })).updateUnsafe(1, context)
   })
 
+/** What the admission requests being answered hold now. */
+export const recordInFlight = (requests: number, bytes: number): Effect.Effect<void> =>
+  recording((context) => {
+    admissionsInFlight.updateUnsafe(requests, context)
+    bodyBytesInFlight.updateUnsafe(bytes, context)
+  })
+
+/** Counts one admission request refused with 429. */
+export const recordOverload = (limit: OverloadLimitLabel): Effect.Effect<void> =>
+  recording((context) => overloadRejectionsBy(limit, () => ({ limit })).updateUnsafe(1, context))
+
 /**
- * Every admission decision at 0 and readiness at 0, so the series exist (and
+ * Every admission decision, the 429 counts, what is in flight and readiness at 0, so the series exist (and
  * `rate()` works) before the first admission. Call once at start.
  */
 export const initializeMetrics: Effect.Effect<void> = recording((context) => {
   for (const decision of decisions) byDecision(decision).updateUnsafe(0, context)
   sidecarsInjected.updateUnsafe(0, context)
+  for (const limit of overloadLimits) overloadRejectionsBy(limit, () => ({ limit })).updateUnsafe(0, context)
+  admissionsInFlight.updateUnsafe(0, context)
+  bodyBytesInFlight.updateUnsafe(0, context)
   ready.updateUnsafe(0, context)
 })

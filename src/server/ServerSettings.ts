@@ -1,7 +1,8 @@
 /**
  * ServerSettings: where the webhook listens, its TLS files (or the
  * self-signed mode and the webhook it registers), who may call `/inject`,
- * the largest body it reads and how it shuts down.
+ * the largest body it reads, how much it takes on at once and how it shuts
+ * down.
  */
 import type { Config, Duration } from "effect"
 import { configOf, crossCheck, millis, objectName, setting, SettingsService, text, wholeNumber } from "../config/setting.ts"
@@ -53,6 +54,23 @@ export const serverSettings = {
     parse: wholeNumber(3 * 1024 * 1024, 64 * 1024 * 1024),
     description: "largest request body accepted, in bytes (default 7340032, 7 MiB)"
   }),
+  // A review is held as bytes, as text and as parsed objects 11 to 19 times
+  // its size: one 7 MiB review takes 80 to 135 MiB of heap, so with the
+  // image's 256 MiB cap one such review at a time is what a replica can hold
+  // beside the small ones (README, "Limits"; test/bench/largeBodies.ts).
+  maxInFlight: setting({
+    env: "MAX_IN_FLIGHT",
+    default: "64",
+    parse: wholeNumber(1, 10_000),
+    description: "admission requests answered at once; more get 429 with Retry-After (default 64)"
+  }),
+  maxBufferedBodyBytes: setting({
+    env: "MAX_BUFFERED_BODY_BYTES",
+    default: String(8 * 1024 * 1024),
+    parse: wholeNumber(3 * 1024 * 1024, 1024 * 1024 * 1024),
+    description:
+      "request body bytes the admissions in flight may hold together (each counts its Content-Length, or MAX_BODY_BYTES without one); more get 429 with Retry-After (default 8388608, 8 MiB: one 7 MiB body and the small ones)"
+  }),
   shutdownDelay: setting({
     env: "SHUTDOWN_DELAY_MS",
     default: "2000",
@@ -78,6 +96,10 @@ export interface ServerSettingsShape {
   readonly clientCaFile: string | undefined
   /** Bodies above this get HTTP 413. */
   readonly maxBodyBytes: number
+  /** Admissions answered at once; more get HTTP 429. */
+  readonly maxInFlight: number
+  /** Body bytes the admissions in flight may hold together; more get HTTP 429. */
+  readonly maxBufferedBodyBytes: number
   /** After SIGTERM, how long to keep serving (readiness already false) so the Service's endpoints catch up. */
   readonly shutdownDelay: Duration.Duration
   /** Then, how long in-flight requests may run before connections are cut. */
@@ -96,6 +118,12 @@ const config: Config.Config<ServerSettingsShape> = configOf(serverSettings).pipe
       return [
         serverSettings.registerWebhook,
         "only the self-signed mode registers the webhook; with --tls-cert the CA comes from your issuer (cert-manager's inject-ca-from)"
+      ]
+    }
+    if (settings.maxBufferedBodyBytes < settings.maxBodyBytes) {
+      return [
+        serverSettings.maxBufferedBodyBytes,
+        `must be at least MAX_BODY_BYTES (${settings.maxBodyBytes}), else the largest body allowed is never accepted`
       ]
     }
     return undefined

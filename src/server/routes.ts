@@ -6,7 +6,7 @@
  *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
  * Bad input gets the status docs/behaviour.md ("The response") lists and a JSON body naming the problem:
  * 400 (not JSON, not an AdmissionReview, no uid), 401 (no verified client certificate, when
- * they are required), 404, 405, 413, 415.
+ * they are required), 404, 405, 413, 415, and 429 past the bound on admissions in flight.
  */
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -14,8 +14,9 @@ import { admit, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
 import { countResponses, logRejectedReview, logUnverifiedCaller, metricsPath, metricsResponse } from "../observability/Http.ts"
-import { initializeMetrics, recordReady } from "../observability/Metrics.ts"
+import { initializeMetrics, recordInFlight, recordOverload, recordReady } from "../observability/Metrics.ts"
 import { unverifiedCaller } from "./callers.ts"
+import { type InFlightLimit, makeInFlightLimit, type Overload } from "./inFlight.ts"
 import { Readiness } from "./Readiness.ts"
 import { ServerSettings } from "./ServerSettings.ts"
 
@@ -33,6 +34,21 @@ const isJsonContentType = (value: string | undefined) => {
   const type = value.split(";")[0].trim().toLowerCase()
   return type === "application/json" || type.endsWith("+json")
 }
+
+/** Seconds a refused caller is asked to wait: an admission takes milliseconds, rarely more than the budget. */
+const retryAfterSeconds = 1
+
+const overloaded = (overload: Overload, settings: { readonly maxInFlight: number; readonly maxBufferedBodyBytes: number }) =>
+  Effect.as(
+    recordOverload(overload),
+    problem(
+      429,
+      overload === "requests_in_flight"
+        ? `too many admission requests in flight (at most ${settings.maxInFlight}, MAX_IN_FLIGHT); retry after ${retryAfterSeconds} s`
+        : `the admissions in flight hold too many body bytes (at most ${settings.maxBufferedBodyBytes}, MAX_BUFFERED_BODY_BYTES); retry after ${retryAfterSeconds} s`,
+      { "retry-after": String(retryAfterSeconds) }
+    )
+  )
 
 /** The body, read within the size limit, then the admission's answer. */
 const readAndAnswer = (request: HttpServerRequest.HttpServerRequest, maxBodyBytes: number) =>
@@ -57,8 +73,13 @@ const readAndAnswer = (request: HttpServerRequest.HttpServerRequest, maxBodyByte
     )
   })
 
-/** POST /inject. The caller is checked first, before anything about the request is looked at. */
-const answerReview = (options: RouteOptions) =>
+/**
+ * POST /inject. The checks that cost nothing come first (the caller, the
+ * method, the content type, the declared length); then the bound on what the
+ * admissions in flight hold, before the body is read: reading it is what
+ * takes memory.
+ */
+const answerReview = (options: RouteOptions, limit: InFlightLimit) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (options.clientCertificates) {
@@ -69,12 +90,15 @@ const answerReview = (options: RouteOptions) =>
     if (!isJsonContentType(request.headers["content-type"])) {
       return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
     }
-    const { maxBodyBytes } = yield* ServerSettings
+    const settings = yield* ServerSettings
+    const { maxBodyBytes } = settings
     const declared = Number(request.headers["content-length"])
     if (Number.isFinite(declared) && declared > maxBodyBytes) {
       return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
     }
-    return yield* readAndAnswer(request, maxBodyBytes)
+    // A body without a Content-Length (chunked) may grow to the limit: it holds that much room.
+    const holds = Number.isFinite(declared) && declared >= 0 ? declared : maxBodyBytes
+    return yield* limit.withRoom(holds, readAndAnswer(request, maxBodyBytes), (overload) => overloaded(overload, settings))
   })
 
 const healthz = Effect.gen(function*() {
@@ -122,7 +146,11 @@ export interface RouteOptions {
 /** The routes, as a layer for HttpRouter.serve. `tlsReady` comes from the TLS layer in use. */
 export const routes = (tlsReady: Effect.Effect<boolean>, options: RouteOptions = { clientCertificates: false }) =>
   Layer.mergeAll(
-    HttpRouter.add("*", injectPath, countResponses(answerReview(options))),
+    Layer.unwrap(Effect.gen(function*() {
+      const { maxBufferedBodyBytes, maxInFlight } = yield* ServerSettings
+      const limit = makeInFlightLimit({ maxRequests: maxInFlight, maxBytes: maxBufferedBodyBytes, observe: recordInFlight })
+      return HttpRouter.add("*", injectPath, countResponses(answerReview(options, limit)))
+    })),
     HttpRouter.add("*", "/healthz", countResponses(healthz)),
     HttpRouter.add("*", "/readyz", countResponses(readyz(tlsReady))),
     HttpRouter.add("*", metricsPath, countResponses(metrics(tlsReady))),

@@ -15,6 +15,7 @@ import {
   failureCauses,
   httpRoutes,
   kubeOutcomes,
+  overloadLimits,
   podSkipReasons,
   reloadResults
 } from "../../src/observability/Metrics.ts"
@@ -207,7 +208,8 @@ describe("GET /metrics", () => {
         object: ["filers-list", "filer-sidecar-injector-json", "other"],
         result: reloadResults,
         route: httpRoutes,
-        code: ["200", "400", "401", "404", "405", "413", "415", "500", "503"],
+        code: ["200", "400", "401", "404", "405", "413", "415", "429", "500", "503"],
+        limit: overloadLimits,
         le: []
       }
       for (const sample of samples) {

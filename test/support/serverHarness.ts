@@ -175,6 +175,54 @@ export const request = (options: RequestOptions): Promise<Reply> =>
     else req.end()
   })
 
+export interface HeldPost {
+  /** Sends the rest of the body; the answer follows. */
+  readonly finish: () => void
+  /** The client gives up: the connection is destroyed mid-body. */
+  readonly abort: () => void
+  readonly reply: Promise<Reply>
+}
+
+/**
+ * A POST of JSON to /inject whose body is sent in two halves: the first now,
+ * the rest on `finish()`. The server has accepted the request and is still
+ * receiving it meanwhile. With a Content-Length unless `chunked`.
+ */
+export const heldPost = (
+  options: Pick<RequestOptions, "port" | "ca"> & { readonly body: Buffer; readonly chunked?: boolean }
+): HeldPost => {
+  const { body } = options
+  const half = Math.floor(body.length / 2)
+  const req = https.request({
+    host: "127.0.0.1",
+    port: options.port,
+    method: "POST",
+    path: "/inject",
+    ca: typeof options.ca === "string" ? options.ca : [...options.ca],
+    agent: false,
+    headers: { "content-type": "application/json", ...(options.chunked === true ? {} : { "content-length": body.length }) }
+  })
+  const reply = new Promise<Reply>((resolve, reject) => {
+    req.on("error", reject)
+    req.on("response", (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          reused: false,
+          fingerprint256: (response.socket as tls.TLSSocket).getPeerCertificate().fingerprint256 ?? ""
+        }))
+    })
+  })
+  // A test that aborts does not wait for the answer.
+  reply.catch(() => {})
+  req.write(body.subarray(0, half))
+  return { finish: () => req.end(body.subarray(half)), abort: () => req.destroy(), reply }
+}
+
 /** POST a JSON body (a value, serialized here, or the exact text) to /inject. */
 export const postReview = (
   options: Omit<RequestOptions, "method" | "path" | "body"> & { readonly review: unknown; readonly path?: string }
