@@ -26,11 +26,11 @@ import { plan } from "../domain/plan.ts"
 import { Pod, podDisplayName } from "../domain/pod.ts"
 import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
-import { formatWarning } from "../domain/warnings.ts"
+import { skipWarnings } from "../domain/warnings.ts"
 import { spanned, whenTracing } from "../observability/Traced.ts"
 import { AdmissionSettings } from "./AdmissionSettings.ts"
 import { AdmissionDecodeError, InfrastructureFailure } from "./errors.ts"
-import { type Admission, type Outcome, outcomeAttributes } from "./outcome.ts"
+import { type Admission, type Outcome, outcomeAttributes, skipSummary } from "./outcome.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
 
@@ -92,7 +92,8 @@ const summary = (namespace: string, pod: string) => ({
   svms: 0,
   sharesMounted: 0,
   skipped: [],
-  skippedCodes: [],
+  skippedCount: 0,
+  skipCounts: {},
   warnings: 0
 })
 
@@ -196,7 +197,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   ).pipe(spans.render)
   const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(spans.diff)
 
-  const warnings = planned.skips.map(formatWarning)
+  const warnings = skipWarnings(planned.skips, patch.length > 0)
   const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
   const unchanged = sharesMounted === 0
     ? { reason: "no share could be mounted", skipCode: "nothing_to_mount" as const }
@@ -208,8 +209,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
     pod: podName,
     svms: planned.svms.length,
     sharesMounted,
-    skipped: planned.skips.map((skip) => skip.reason),
-    skippedCodes: planned.skips.map((skip) => skip.code),
+    ...skipSummary(planned.skips),
     warnings: warnings.length
   }
   const response = yield* Effect.sync(() =>

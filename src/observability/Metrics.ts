@@ -248,8 +248,8 @@ export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effec
       const cause = failureCause(outcome.failure)
       failuresBy(cause, () => ({ cause })).updateUnsafe(1, context)
     }
-    for (const reason of outcome.skippedCodes) {
-      filerSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
+    for (const [reason, count] of Object.entries(outcome.skipCounts) as Array<[FilerSkipReason, number]>) {
+      filerSkipsBy(reason, () => ({ reason })).updateUnsafe(count, context)
     }
   })
 
