@@ -50,7 +50,7 @@ export const admissionSettings = {
     flag: "--credential-mode",
     default: "secretKeyRef",
     parse: oneOf<CredentialMode>(["secretKeyRef", "plain"]),
-    description: "secretKeyRef (default) or plain: how S3 credentials reach the pod"
+    description: "secretKeyRef (default) or plain: how S3 credentials reach the pod (plain: serve needs CLIENT_CA_FILE)"
   }),
   onInfrastructureFailure: setting({
     env: "ON_INFRASTRUCTURE_FAILURE",

@@ -8,7 +8,8 @@
  */
 import type { AdmissionReviewResponse } from "../domain/admission.ts"
 import type { PodSkipCode } from "../domain/decide.ts"
-import type { FilerSkipCode } from "../domain/plan.ts"
+import type { FilerSkipCode, Skip } from "../domain/plan.ts"
+import { skippedCount } from "../domain/status.ts"
 import { failureNames, type InfrastructureCause } from "./errors.ts"
 
 /** What happened, for the log line, span attributes and metrics. */
@@ -24,13 +25,31 @@ export interface Outcome {
   readonly sharesMounted: number
   /** When shares were mounted: how many of each SVM, in plan order (the `FilersMounted` Event names them). */
   readonly mounted?: ReadonlyArray<{ readonly svm: string; readonly shares: number }>
-  /** Reasons of each skipped SVM or share. */
+  /** Reasons of the first skipped SVMs or shares, at most `loggedSkips`: a namespace may list thousands. */
   readonly skipped: ReadonlyArray<string>
-  /** The same, as codes. */
-  readonly skippedCodes: ReadonlyArray<FilerSkipCode>
+  /** How many SVMs and shares were skipped, as the status annotation counts them. */
+  readonly skippedCount: number
+  /** The skips by code (a share limit once per SVM), for metrics and spans. */
+  readonly skipCounts: Readonly<Partial<Record<FilerSkipCode, number>>>
   readonly warnings: number
   /** What kind of infrastructure failure, if one decided the answer. */
   readonly failure?: InfrastructureCause
+}
+
+/** The most skip reasons an outcome (and so the log line) names. */
+export const loggedSkips = 5
+
+/** What an outcome says about a plan's skips: counts, and the first few reasons. */
+export const skipSummary = (
+  skips: ReadonlyArray<Skip>
+): Pick<Outcome, "skipped" | "skippedCount" | "skipCounts"> => {
+  const skipCounts: Partial<Record<FilerSkipCode, number>> = {}
+  for (const skip of skips) skipCounts[skip.code] = (skipCounts[skip.code] ?? 0) + 1
+  return {
+    skipped: skips.slice(0, loggedSkips).map((skip) => skip.reason),
+    skippedCount: skippedCount(skips),
+    skipCounts
+  }
 }
 
 /** The answer to one AdmissionReview, and what it was. */
@@ -45,8 +64,8 @@ export const outcomeAttributes = (outcome: Outcome): Record<string, unknown> => 
   "admission.reason": outcome.reason,
   "admission.svms": outcome.svms,
   "admission.shares_mounted": outcome.sharesMounted,
-  "admission.shares_skipped": outcome.skipped.length,
-  "admission.skip_reasons": [...new Set(outcome.skippedCodes)].sort(),
+  "admission.shares_skipped": outcome.skippedCount,
+  "admission.skip_reasons": Object.keys(outcome.skipCounts).sort(),
   "admission.warnings": outcome.warnings,
   ...(outcome.failure === undefined ? {} : { "admission.failure": failureNames[outcome.failure].tag })
 })

@@ -27,11 +27,11 @@ import { plan } from "../domain/plan.ts"
 import { Pod, podDisplayName } from "../domain/pod.ts"
 import { render } from "../domain/render.ts"
 import { describeIssue } from "../domain/schemaErrors.ts"
-import { formatWarning } from "../domain/warnings.ts"
+import { maxWarnings, skipWarnings } from "../domain/warnings.ts"
 import { spanned, whenTracing } from "../observability/Traced.ts"
 import { AdmissionSettings } from "./AdmissionSettings.ts"
 import { AdmissionDecodeError } from "./errors.ts"
-import { type Admission, type Outcome, outcomeAttributes } from "./outcome.ts"
+import { type Admission, type Outcome, outcomeAttributes, skipSummary } from "./outcome.ts"
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
 
@@ -93,7 +93,8 @@ const summary = (namespace: string, pod: string) => ({
   svms: 0,
   sharesMounted: 0,
   skipped: [],
-  skippedCodes: [],
+  skippedCount: 0,
+  skipCounts: {},
   warnings: 0
 })
 
@@ -190,10 +191,9 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
   ).pipe(spans.render)
   const patch = yield* Effect.sync(() => JsonPatch.get(rawPod as Json, mutated as Json)).pipe(spans.diff)
 
-  const warnings = [
-    ...[...chosen.problems, ...checkSelection(choices.shares, shares)].map(formatChoiceWarning),
-    ...planned.skips.map(formatWarning)
-  ]
+  // The pod's own choices first (a handful at most), then the skips within what is left of the 25.
+  const choiceWarnings = [...chosen.problems, ...checkSelection(choices.shares, shares)].map(formatChoiceWarning)
+  const warnings = [...choiceWarnings, ...skipWarnings(planned.skips, patch.length > 0, maxWarnings - choiceWarnings.length)]
   const sharesMounted = planned.svms.reduce((n, svm) => n + svm.shares.length, 0)
   const unchanged = sharesMounted === 0
     ? { reason: "no share could be mounted", skipCode: "nothing_to_mount" as const }
@@ -206,8 +206,7 @@ export const admit = Effect.fnUntraced(function*(input: unknown) {
     svms: planned.svms.length,
     sharesMounted,
     mounted: planned.svms.filter((svm) => svm.shares.length > 0).map((svm) => ({ svm: svm.svm, shares: svm.shares.length })),
-    skipped: planned.skips.map((skip) => skip.reason),
-    skippedCodes: planned.skips.map((skip) => skip.code),
+    ...skipSummary(planned.skips),
     warnings: warnings.length
   }
   const response = yield* Effect.sync(() =>

@@ -3,7 +3,9 @@
  * credentials, else the kubeconfig), or with `--cluster DIR` against a
  * cluster held in memory. TLS from `--tls-cert/--tls-key` files (reloaded on
  * rotation) or self-signed at start; with `--register-webhook NAME` the CA
- * goes into that MutatingWebhookConfiguration's caBundle. Metrics on
+ * goes into that MutatingWebhookConfiguration's caBundle. With
+ * `--client-ca-file`, `/inject` answers only callers whose client certificate
+ * that CA signed; plain credentials refuse to start without it. Metrics on
  * `GET /metrics`; traces exported by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
  * is set (observability/Tracing.ts).
  */
@@ -19,11 +21,13 @@ import { admissionLayer } from "../admission/layers.ts"
 import { ClusterSettings, clusterSettings } from "../cluster/ClusterSettings.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
+import { plainCredentialsProblem } from "../server/callers.ts"
 import { keepWebhookRegistered, registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
 import { ServerSettings, serverSettings } from "../server/ServerSettings.ts"
 import { webhookServerLayer } from "../server/server.ts"
 import { TlsMaterialError } from "../server/tls/material.ts"
+import { ClientCa } from "../server/tls/ClientCa.ts"
 import { CertificateGenerationError } from "../server/tls/selfSigned.ts"
 import { ServingCertificate } from "../server/tls/ServingCertificate.ts"
 import type { KubeError } from "../cluster/errors.ts"
@@ -96,6 +100,12 @@ const registration = (serviceName: string) =>
     })
   )
 
+/** Settings that are each valid but must not go together in a server. */
+const refuseUnsafeSettings = Effect.gen(function*() {
+  const problem = plainCredentialsProblem((yield* AdmissionSettings).credentialMode, (yield* ServerSettings).clientCaFile)
+  if (problem !== undefined) return yield* Effect.fail(problem)
+})
+
 /** For `npm start`: one curl command that posts `reviewFile`, trusting the self-signed CA. */
 const printExampleCurl = (reviewFile: string) =>
   Effect.gen(function*() {
@@ -145,7 +155,7 @@ export const serveCommand = Command.make(
       }
     )
     // admissionLayer passes the KubeClient through, observed: the shared self-signed CA and the registration use it too.
-    const services = Layer.mergeAll(tlsLayer(flags.serviceName), Readiness.layer).pipe(
+    const services = Layer.mergeAll(tlsLayer(flags.serviceName), ClientCa.layer, Readiness.layer).pipe(
       Layer.provideMerge(admissionLayer(kube))
     )
     const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName)).pipe(
@@ -167,7 +177,7 @@ export const serveCommand = Command.make(
     const deprecation = yield* DeprecatedInvocation
     const warnDeprecated = deprecation === undefined ? Effect.void : Effect.logWarning(deprecation)
 
-    yield* Effect.andThen(warnDeprecated, serving).pipe(
+    yield* Effect.andThen(warnDeprecated, Effect.andThen(refuseUnsafeSettings, serving)).pipe(
       // Outside the server: every request span goes to the tracer, and the last ones are flushed after it stops.
       Effect.provide(tracingLayerFromEnv()),
       Effect.provide(logs),

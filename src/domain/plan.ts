@@ -169,7 +169,6 @@ export const plan = (input: PlanInput): Plan => {
   const isTaken = (names: SidecarNames) =>
     plannedNames.has(names.container) || plannedNames.has(names.fdPassingVolume) ||
     plannedNames.has(names.csiVolume) || (inPod(names) && !isEarlierInjection(pod, names))
-  const mountPaths = new Set<string>()
   // Env names are shared by every SVM of the notebook container: render
   // replaces by name, so a share must never take a name given out already,
   // nor an SVM's <svm>_access/_secret/_url (which would lose its credentials).
@@ -208,6 +207,10 @@ export const plan = (input: PlanInput): Plan => {
     }
 
     const seen = new Set<string>()
+    // Mount paths of different SVMs never meet (an SVM name has no `/`): the
+    // share's part of the path tells them apart, and is cheaper to hash for
+    // the thousands of shares a namespace may list (README, "Limits").
+    const mountSuffixes = new Set<string>()
     const planned: Array<PlannedShare> = []
     const overLimit: Array<string> = []
     for (const share of checked.success.list) {
@@ -219,8 +222,8 @@ export const plan = (input: PlanInput): Plan => {
         skips.push({ svm, share, code: "unsafe_share_path", reason: unsafe })
         continue
       }
-      const mountPath = `${filersMountRoot}/${svm}/${shareMountSuffix(share)}`
-      if (mountPaths.has(mountPath)) {
+      const mountSuffix = shareMountSuffix(share)
+      if (mountSuffixes.has(mountSuffix)) {
         skips.push({ svm, share, code: "duplicate_mount_path", reason: "same mount path as an earlier share" })
         continue
       }
@@ -229,7 +232,8 @@ export const plan = (input: PlanInput): Plan => {
         overLimit.push(share)
         continue
       }
-      mountPaths.add(mountPath)
+      mountSuffixes.add(mountSuffix)
+      const mountPath = `${filersMountRoot}/${svm}/${mountSuffix}`
 
       let envName: string | undefined
       const suffix = shareEnvSuffix(share)

@@ -20,6 +20,9 @@ export const parseShareList = (raw: string): Result.Result<ReadonlyArray<string>
 const maxShareLength = 1024
 // C0 controls, DEL and C1 controls: none belongs in a path, a log line or a warning.
 const controlCharacters = /[\u0000-\u001f\u007f-\u009f]/
+// Segments `..` and `.`, looked for without splitting: a namespace may list 100,000 shares.
+const dotDotSegment = /(?:^|\/)\.\.(?:\/|$)/
+const dotSegment = /(?:^|\/)\.(?:\/|$)/
 
 /**
  * Why a share cannot be mounted, or undefined when it can. A share is a
@@ -32,11 +35,14 @@ export const unsafeShareReason = (share: string): string | undefined => {
   if (controlCharacters.test(share)) return "control character in share path"
   if (share.startsWith("/")) return "absolute share path"
   if (share.includes("\\")) return "backslash in share path"
-  const segments = share.split("/")
-  if (segments.some((segment) => segment === "..")) return "'..' in share path"
-  if (segments.some((segment) => segment === ".")) return "'.' segment in share path"
+  if (!share.includes(".")) return undefined
+  if (dotDotSegment.test(share)) return "'..' in share path"
+  if (dotSegment.test(share)) return "'.' segment in share path"
   return undefined
 }
 
 /** The path below the SVM's folder: empty segments (`a//b`, a trailing `/`) dropped. */
-export const shareMountSuffix = (share: string): string => share.split("/").filter((segment) => segment !== "").join("/")
+export const shareMountSuffix = (share: string): string =>
+  share.startsWith("/") || share.endsWith("/") || share.includes("//")
+    ? share.split("/").filter((segment) => segment !== "").join("/")
+    : share

@@ -28,7 +28,7 @@ export interface FilerStatus {
   /** Mounted shares left out of `mounted` to keep the annotation within its size budget. */
   readonly mountedMore?: number
   readonly skipped: ReadonlyArray<SkippedStatus>
-  /** Skipped entries past the first `maxSkippedEntries`. */
+  /** Skipped entries past the first `maxSkippedEntries` (or past `skippedBudgetBytes`). */
   readonly skippedMore?: number
   /** What the pod chose by annotation and what was refused; absent when it chose nothing. */
   readonly choices?: ChoicesStatus
@@ -50,6 +50,15 @@ export const statusBudgetBytes = 128 * 1024
  * against hostile namespaces").
  */
 export const maxSkippedNameBytes = 256
+
+/**
+ * At most this many UTF-8 bytes of JSON for the skipped entries together.
+ * Usual names take a few KiB for all 50; entries of pathological names stop
+ * earlier (`skippedMore` counts the rest), so that, quoted again in the
+ * patch and base64-encoded, the skips add at most 64 KiB to the answer with
+ * the warnings (README, "Limits").
+ */
+export const skippedBudgetBytes = 16 * 1024
 
 const encoder = new TextEncoder()
 const jsonBytes = (value: unknown): number => encoder.encode(JSON.stringify(value)).length
@@ -84,7 +93,8 @@ function* skippedEntries(skips: ReadonlyArray<Skip>): Generator<SkippedStatus> {
   }
 }
 
-const skippedCount = (skips: ReadonlyArray<Skip>): number =>
+/** How many SVMs and shares `skips` skip, as the annotation counts them: each share left out by the share limit is one. */
+export const skippedCount = (skips: ReadonlyArray<Skip>): number =>
   skips.reduce((count, skip) => count + (skip.shares?.length ?? 1), 0)
 
 /** The mounted shares that fit in the budget beside `skipped`, the first in plan order, and how many did not. */
@@ -106,8 +116,11 @@ const withinBudget = (
 
 const build = (plan: Plan, chosen: Choices | undefined): { readonly status: FilerStatus; readonly text: string } => {
   const skipped: Array<SkippedStatus> = []
+  let skippedBytes = 0
   for (const entry of skippedEntries(plan.skips)) {
     if (skipped.length === maxSkippedEntries) break
+    skippedBytes += jsonBytes(entry) + 1
+    if (skippedBytes > skippedBudgetBytes) break
     skipped.push(entry)
   }
   const skippedMore = skippedCount(plan.skips) - skipped.length

@@ -2,11 +2,17 @@
  * Skips as warnings: one short line each, at most 120 characters (the
  * kube-apiserver truncates longer ones), naming the SVM, the share and why.
  * Names come from users' ConfigMaps, so they are quoted, with control
- * characters escaped, and shortened to fit.
+ * characters escaped, and shortened to fit. At most 25 per response: a
+ * namespace may list thousands of SVMs and shares (README, "Limits").
  */
 import type { Skip } from "./plan.ts"
+import { statusAnnotation } from "./pod.ts"
+import { skippedCount } from "./status.ts"
 
 export const maxWarningLength = 120
+
+/** The most warnings one response carries; past it, the last says how many more and where they are. */
+export const maxWarnings = 25
 
 // JSON.stringify escapes only C0 controls: DEL, C1 controls and the line and
 // paragraph separators would reach the warning raw.
@@ -46,4 +52,22 @@ export const formatWarning = (skip: Pick<Skip, "svm" | "share" | "reason"> & { r
     ? `filers: SVM ${svm} share ${share} ${skip.reason}`
     : `filers: SVM ${svm} share ${share} skipped: ${skip.reason}`
   return text.slice(0, maxWarningLength)
+}
+
+/**
+ * The warnings of a plan's skips: one each, or, past `maxWarnings`, the first
+ * 24 and one saying how many more SVMs or shares were skipped (counted as the
+ * status annotation counts them) and pointing at that annotation, which a
+ * pod gets only when `mutated`. Only the warnings sent are formatted.
+ */
+export const skipWarnings = (
+  skips: ReadonlyArray<Skip>,
+  mutated: boolean,
+  room: number = maxWarnings
+): ReadonlyArray<string> => {
+  if (skips.length <= room) return skips.map(formatWarning)
+  const shown = skips.slice(0, Math.max(0, room - 1))
+  const more = skippedCount(skips) - skippedCount(shown)
+  const where = mutated ? `see the pod's annotation ${statusAnnotation}` : "nothing was mounted, so the pod has no status annotation"
+  return [...shown.map(formatWarning), `filers: ${more} more SVMs or shares skipped; ${where}`]
 }

@@ -25,7 +25,9 @@ export const outcomeAnnotations = (uid: string, outcome: Outcome, durationMs: nu
   ...(outcome.reason === "" || outcome.failure !== undefined ? {} : { reason: outcome.reason }),
   svms: outcome.svms,
   sharesMounted: outcome.sharesMounted,
+  // The first few reasons and the count: a namespace may list thousands of SVMs and shares.
   skipped: outcome.skipped,
+  skippedCount: outcome.skippedCount,
   warnings: outcome.warnings,
   durationMs: Math.round(durationMs * 1000) / 1000,
   ...(outcome.failure === undefined

@@ -1,7 +1,7 @@
 /**
  * The HTTP side of observability: `GET /metrics` in the Prometheus text
  * format, the count of answered requests by route and status, and the log
- * line of a request that is not an AdmissionReview.
+ * lines of a request that is not an AdmissionReview or whose caller is not verified.
  */
 import { Cause, Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -41,4 +41,10 @@ export const countResponses = <E, R>(
 export const logRejectedReview = (error: { readonly _tag: string; readonly message: string }): Effect.Effect<void> =>
   Effect.logInfo("request rejected: not an AdmissionReview that can be answered").pipe(
     Effect.annotateLogs({ status: 400, "error.tag": error._tag, "error.message": error.message })
+  )
+
+/** A caller without a verified client certificate, where one is required (HTTP 401): one line, at info. */
+export const logUnverifiedCaller = (problem: string): Effect.Effect<void> =>
+  Effect.logInfo("request rejected: the caller has no verified client certificate").pipe(
+    Effect.annotateLogs({ status: 401, "error.message": problem })
   )

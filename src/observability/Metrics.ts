@@ -61,6 +61,11 @@ export type ReloadResultLabel = (typeof reloadResults)[number]
 export const httpRoutes = ["/inject", "/healthz", "/readyz", "/metrics", "other"] as const
 export type HttpRouteLabel = (typeof httpRoutes)[number]
 
+/** The bound an admission request met when it was refused with 429 (server/inFlight.ts). */
+export const overloadLimits = ["requests_in_flight", "buffered_body_bytes"] as const
+export type OverloadLimitLabel = (typeof overloadLimits)[number]
+
+
 /** `ConfigMap das/filers-list` (as ClusterConfig names it) → `filers-list`. */
 export const configObject = (object: string): ConfigObjectLabel => {
   const name = object.slice(object.lastIndexOf("/") + 1)
@@ -157,6 +162,17 @@ const eventsBy = labelled(
   counter("events_total", "Events recorded (created, or a repeat counted on the first) or dropped, by result")
 )
 const httpRequestsBy = labelled(counter("http_requests_total", "HTTP requests answered, by route and status code"))
+const admissionsInFlight = gauge("admissions_in_flight", "Admission requests being answered now (MAX_IN_FLIGHT bounds it)")()
+const bodyBytesInFlight = gauge(
+  "admission_body_bytes_in_flight",
+  "Body bytes the admission requests being answered hold now (MAX_BUFFERED_BODY_BYTES bounds it)"
+)()
+const overloadRejectionsBy = labelled(
+  counter(
+    "http_overload_rejections_total",
+    "Admission requests answered 429 before their body was read, by the bound they met (requests or body bytes in flight)"
+  )
+)
 
 const byDecision = (decision: string) => admissionsBy(decision, () => ({ decision }))
 
@@ -187,8 +203,8 @@ export const recordAdmission = (outcome: Outcome, seconds: number): Effect.Effec
       const cause: FailureCause = failureNames[outcome.failure].label
       failuresBy(cause, () => ({ cause })).updateUnsafe(1, context)
     }
-    for (const reason of outcome.skippedCodes) {
-      filerSkipsBy(reason, () => ({ reason })).updateUnsafe(1, context)
+    for (const [reason, count] of Object.entries(outcome.skipCounts) as Array<[FilerSkipReason, number]>) {
+      filerSkipsBy(reason, () => ({ reason })).updateUnsafe(count, context)
     }
   })
 
@@ -233,13 +249,27 @@ export const recordHttpRequest = (url: string, status: number): Effect.Effect<vo
     httpRequestsBy(`${route} ${code}`, () => ({ route, code })).updateUnsafe(1, context)
   })
 
+/** What the admission requests being answered hold now. */
+export const recordInFlight = (requests: number, bytes: number): Effect.Effect<void> =>
+  recording((context) => {
+    admissionsInFlight.updateUnsafe(requests, context)
+    bodyBytesInFlight.updateUnsafe(bytes, context)
+  })
+
+/** Counts one admission request refused with 429. */
+export const recordOverload = (limit: OverloadLimitLabel): Effect.Effect<void> =>
+  recording((context) => overloadRejectionsBy(limit, () => ({ limit })).updateUnsafe(1, context))
+
 /**
- * Every admission decision at 0 and readiness at 0, so the series exist (and
+ * Every admission decision, the 429 counts, what is in flight and readiness at 0, so the series exist (and
  * `rate()` works) before the first admission. Call once at start.
  */
 export const initializeMetrics: Effect.Effect<void> = recording((context) => {
   for (const decision of decisions) byDecision(decision).updateUnsafe(0, context)
   sidecarsInjected.updateUnsafe(0, context)
   for (const result of eventResults) eventsBy(result, () => ({ result })).updateUnsafe(0, context)
+  for (const limit of overloadLimits) overloadRejectionsBy(limit, () => ({ limit })).updateUnsafe(0, context)
+  admissionsInFlight.updateUnsafe(0, context)
+  bodyBytesInFlight.updateUnsafe(0, context)
   ready.updateUnsafe(0, context)
 })

@@ -5,7 +5,8 @@
  *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
  *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
  * Bad input gets the status docs/behaviour.md ("The response") lists and a JSON body naming the problem:
- * 400 (not JSON, not an AdmissionReview, no uid), 404, 405, 413, 415.
+ * 400 (not JSON, not an AdmissionReview, no uid), 401 (no verified client certificate, when
+ * they are required), 404, 405, 413, 415, and 429 past the bound on admissions in flight.
  */
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -14,8 +15,10 @@ import { EventRecorder } from "../admission/events/EventRecorder.ts"
 import { admit, parseJson } from "../admission/pipeline.ts"
 import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { observeAdmission } from "../observability/Admission.ts"
-import { countResponses, logRejectedReview, metricsPath, metricsResponse } from "../observability/Http.ts"
-import { initializeMetrics, recordReady } from "../observability/Metrics.ts"
+import { countResponses, logRejectedReview, logUnverifiedCaller, metricsPath, metricsResponse } from "../observability/Http.ts"
+import { initializeMetrics, recordInFlight, recordOverload, recordReady } from "../observability/Metrics.ts"
+import { unverifiedCaller } from "./callers.ts"
+import { type InFlightLimit, makeInFlightLimit, type Overload } from "./inFlight.ts"
 import { Readiness } from "./Readiness.ts"
 import { ServerSettings } from "./ServerSettings.ts"
 
@@ -34,45 +37,80 @@ const isJsonContentType = (value: string | undefined) => {
   return type === "application/json" || type.endsWith("+json")
 }
 
-const answerReview = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  if (request.method !== "POST") return methodNotAllowed("POST")
-  if (!isJsonContentType(request.headers["content-type"])) {
-    return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
-  }
-  const { maxBodyBytes } = yield* ServerSettings
-  const declared = Number(request.headers["content-length"])
-  if (Number.isFinite(declared) && declared > maxBodyBytes) {
-    return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
-  }
-  const body = yield* request.text.pipe(
-    Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
-    Effect.result
+/** Seconds a refused caller is asked to wait: an admission takes milliseconds, rarely more than the budget. */
+const retryAfterSeconds = 1
+
+const overloaded = (overload: Overload, settings: { readonly maxInFlight: number; readonly maxBufferedBodyBytes: number }) =>
+  Effect.as(
+    recordOverload(overload),
+    problem(
+      429,
+      overload === "requests_in_flight"
+        ? `too many admission requests in flight (at most ${settings.maxInFlight}, MAX_IN_FLIGHT); retry after ${retryAfterSeconds} s`
+        : `the admissions in flight hold too many body bytes (at most ${settings.maxBufferedBodyBytes}, MAX_BUFFERED_BODY_BYTES); retry after ${retryAfterSeconds} s`,
+      { "retry-after": String(retryAfterSeconds) }
+    )
   )
-  if (body._tag === "Failure") {
-    const reason = body.failure.reason
-    const tooLarge = reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge"
-    return tooLarge
-      ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
-      : problem(400, "cannot read the request body")
-  }
-  const recorder = yield* EventRecorder
-  return yield* parseJson(body.success).pipe(
-    Effect.flatMap((input) =>
-      observeAdmission(input, admit(input)).pipe(
-        // Queued, not sent: the answer never waits for an Event (docs/behaviour.md, "Events").
-        Effect.tap((admission) => {
-          const intent = eventFor(input, admission)
-          return intent === undefined ? Effect.void : recorder.record(intent)
-        })
-      )
-    ),
-    Effect.map(({ review }) =>
-      HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
-    ),
-    Effect.catchTag("AdmissionDecodeError", (error) => Effect.as(logRejectedReview(error), problem(400, error.message)))
-  )
-})
+
+/** The body, read within the size limit, then the admission's answer. */
+const readAndAnswer = (request: HttpServerRequest.HttpServerRequest, maxBodyBytes: number) =>
+  Effect.gen(function*() {
+    const body = yield* request.text.pipe(
+      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+      Effect.result
+    )
+    if (body._tag === "Failure") {
+      const reason = body.failure.reason
+      const tooLarge = reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge"
+      return tooLarge
+        ? problem(413, `body is larger than the ${maxBodyBytes}-byte limit`)
+        : problem(400, "cannot read the request body")
+    }
+    const recorder = yield* EventRecorder
+    return yield* parseJson(body.success).pipe(
+      Effect.flatMap((input) =>
+        observeAdmission(input, admit(input)).pipe(
+          // Queued, not sent: the answer never waits for an Event (docs/behaviour.md, "Events").
+          Effect.tap((admission) => {
+            const intent = eventFor(input, admission)
+            return intent === undefined ? Effect.void : recorder.record(intent)
+          })
+        )
+      ),
+      Effect.map(({ review }) =>
+        HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
+      ),
+      Effect.catchTag("AdmissionDecodeError", (error) => Effect.as(logRejectedReview(error), problem(400, error.message)))
+    )
+  })
+
+/**
+ * POST /inject. The checks that cost nothing come first (the caller, the
+ * method, the content type, the declared length); then the bound on what the
+ * admissions in flight hold, before the body is read: reading it is what
+ * takes memory.
+ */
+const answerReview = (options: RouteOptions, limit: InFlightLimit) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (options.clientCertificates) {
+      const unverified = unverifiedCaller(request)
+      if (unverified !== undefined) return yield* Effect.as(logUnverifiedCaller(unverified), problem(401, unverified))
+    }
+    if (request.method !== "POST") return methodNotAllowed("POST")
+    if (!isJsonContentType(request.headers["content-type"])) {
+      return problem(415, `Content-Type must be application/json, got ${JSON.stringify(request.headers["content-type"] ?? "")}`)
+    }
+    const settings = yield* ServerSettings
+    const { maxBodyBytes } = settings
+    const declared = Number(request.headers["content-length"])
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      return problem(413, `body of ${declared} bytes is larger than the ${maxBodyBytes}-byte limit`)
+    }
+    // A body without a Content-Length (chunked) may grow to the limit: it holds that much room.
+    const holds = Number.isFinite(declared) && declared >= 0 ? declared : maxBodyBytes
+    return yield* limit.withRoom(holds, readAndAnswer(request, maxBodyBytes), (overload) => overloaded(overload, settings))
+  })
 
 const healthz = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -111,10 +149,19 @@ const metrics = (tlsReady: Effect.Effect<boolean>) =>
     return yield* metricsResponse(Effect.map(notReadyReason(tlsReady), (reason) => reason === undefined))
   })
 
+export interface RouteOptions {
+  /** `/inject` answers only callers whose client certificate the TLS layer verified (`--client-ca-file`). */
+  readonly clientCertificates: boolean
+}
+
 /** The routes, as a layer for HttpRouter.serve. `tlsReady` comes from the TLS layer in use. */
-export const routes = (tlsReady: Effect.Effect<boolean>) =>
+export const routes = (tlsReady: Effect.Effect<boolean>, options: RouteOptions = { clientCertificates: false }) =>
   Layer.mergeAll(
-    HttpRouter.add("*", injectPath, countResponses(answerReview)),
+    Layer.unwrap(Effect.gen(function*() {
+      const { maxBufferedBodyBytes, maxInFlight } = yield* ServerSettings
+      const limit = makeInFlightLimit({ maxRequests: maxInFlight, maxBytes: maxBufferedBodyBytes, observe: recordInFlight })
+      return HttpRouter.add("*", injectPath, countResponses(answerReview(options, limit)))
+    })),
     HttpRouter.add("*", "/healthz", countResponses(healthz)),
     HttpRouter.add("*", "/readyz", countResponses(readyz(tlsReady))),
     HttpRouter.add("*", metricsPath, countResponses(metrics(tlsReady))),

@@ -1,6 +1,7 @@
 /**
  * The HTTPS server: routes.ts behind `node:https`, TLS from ServingCertificate
- * (swapped in place when it rotates, without dropping connections), and a
+ * (swapped in place when it rotates, without dropping connections), callers'
+ * client certificates checked against ClientCa when one is configured, and a
  * graceful shutdown: on SIGTERM readiness turns false, responses carry
  * `Connection: close` so kept-alive clients reconnect elsewhere, the server
  * keeps answering for `shutdownDelay` while the endpoints catch up, then stops
@@ -16,6 +17,7 @@ import { AdmissionSettings } from "../admission/AdmissionSettings.ts"
 import { Readiness } from "./Readiness.ts"
 import { routes } from "./routes.ts"
 import { ServerSettings } from "./ServerSettings.ts"
+import { ClientCa } from "./tls/ClientCa.ts"
 import { ServingCertificate } from "./tls/ServingCertificate.ts"
 
 /** The server cannot listen: the address is in use, not ours, or not an address. */
@@ -29,10 +31,11 @@ export class ListenError extends Schema.TaggedError<ListenError>()("ListenError"
 }
 
 /**
- * TLS options given again with every reloaded certificate: Node's
- * `setSecureContext` builds the new context from the options it is passed
- * only, so a minimum version given to `createServer` alone is gone after the
- * first rotation.
+ * TLS options given again with every reloaded certificate or client CA:
+ * Node's `setSecureContext` builds the new context from the options it is
+ * passed only, so a minimum version given to `createServer` alone is gone
+ * after the first rotation (and a context without `ca` would verify client
+ * certificates against Node's public roots).
  */
 const secureContextOptions = { minVersion: "TLSv1.2" } as const satisfies Tls.SecureContextOptions
 
@@ -45,18 +48,33 @@ export const tlsHandshakeTimeout = Duration.seconds(5)
 
 /**
  * Serves the webhook until interrupted, then shuts down gracefully. Needs
- * the pipeline's services and settings, ServingCertificate, ServerSettings and Readiness.
+ * the pipeline's services and settings, ServingCertificate, ClientCa,
+ * ServerSettings and Readiness.
  */
 export const webhookServerLayer = Layer.unwrap(
   Effect.gen(function*() {
     const settings = yield* ServerSettings
     const { requestBudget } = yield* AdmissionSettings
     const certificate = yield* ServingCertificate
+    const clientCa = yield* ClientCa
     const readiness = yield* Readiness
 
-    const server = Https.createServer({
-      ...certificate.currentUnsafe(),
+    // What every secure context is made of: the pair served now and the client CA now.
+    let pair = certificate.currentUnsafe()
+    let ca = clientCa.currentUnsafe()
+    const contextOptions = (): Tls.SecureContextOptions => ({
       ...secureContextOptions,
+      cert: pair.cert,
+      key: pair.key,
+      ...(ca === undefined ? {} : { ca })
+    })
+    const clientCertificates = ca !== undefined
+
+    const server = Https.createServer({
+      ...contextOptions(),
+      // Asked for, not required: the kubelet's probes and Prometheus come
+      // without one, and routes.ts lets only `/inject` check `socket.authorized`.
+      ...(clientCertificates ? { requestCert: true, rejectUnauthorized: false } : {}),
       handshakeTimeout: Duration.toMillis(tlsHandshakeTimeout),
       // The kube-apiserver keeps idle connections for 90 s and does not resend a
       // POST that meets a connection the server just closed: so the server must
@@ -66,9 +84,14 @@ export const webhookServerLayer = Layer.unwrap(
       requestTimeout: Duration.toMillis(requestBudget) + 10_000
     })
     // cert-manager rotates the files in place: the next handshake gets the new pair, open connections stay.
-    yield* certificate.onChange((material) =>
-      server.setSecureContext({ ...secureContextOptions, cert: material.certPem, key: material.keyPem })
-    )
+    yield* certificate.onChange((material) => {
+      pair = { cert: material.certPem, key: material.keyPem }
+      server.setSecureContext(contextOptions())
+    })
+    yield* clientCa.onChange((next) => {
+      ca = next
+      server.setSecureContext(contextOptions())
+    })
     // Registered before the app's handler, so it runs first and the header lands in every response.
     let closing = false
     server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
@@ -76,7 +99,7 @@ export const webhookServerLayer = Layer.unwrap(
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => server.closeIdleConnections()))
 
-    const app = HttpRouter.serve(routes(certificate.ready), { disableLogger: true, disableListenLog: true })
+    const app = HttpRouter.serve(routes(certificate.ready, { clientCertificates }), { disableLogger: true, disableListenLog: true })
     const listening = NodeHttpServer.layer(() => server as unknown as Http.Server, {
       port: settings.port,
       host: settings.host,

@@ -41,7 +41,10 @@ const runs = {
     }),
   serveHelp: () => cli(["serve", "--help"]),
   serveBadFlag: () => cli(["serve", "--cluster", exampleClusterDir, "--port", "x"], undefined, { PORT: "8443" }),
-  serveBadVariable: () => cli(["serve", "--cluster", exampleClusterDir], undefined, { MAX_BODY_BYTES: "10" })
+  serveBadVariable: () => cli(["serve", "--cluster", exampleClusterDir], undefined, { MAX_BODY_BYTES: "10" }),
+  servePlainFlag: () => cli(["serve", "--cluster", exampleClusterDir, "--credential-mode", "plain"]),
+  servePlainVariable: () => cli(["serve", "--cluster", exampleClusterDir], undefined, { CREDENTIAL_MODE: "plain" }),
+  reviewPlain: () => cli(["review", "--cluster", exampleClusterDir, exampleReviewFile], undefined, { CREDENTIAL_MODE: "plain" })
 }
 const results: Partial<Record<keyof typeof runs, Run>> = {}
 const result = (name: keyof typeof runs): Run => results[name]!
@@ -125,6 +128,22 @@ describe("the settings on the command line", () => {
       1,
       /^error: SettingsError: invalid setting --max-body-bytes \(MAX_BODY_BYTES\): expected a whole number from 3145728 to 67108864, got "10"$/
     )
+  })
+
+  it("plain credentials stop serve without --client-ca-file, in one line naming both settings", () => {
+    for (const run of [result("servePlainFlag"), result("servePlainVariable")]) {
+      expectOneErrorLine(
+        run,
+        1,
+        /^error: SettingsError: invalid setting --credential-mode \(CREDENTIAL_MODE\): plain puts S3 keys in every admission answer, so serve needs --client-ca-file \(CLIENT_CA_FILE\) too/
+      )
+    }
+  })
+
+  it("plain credentials leave the offline commands as they were: they answer no caller", () => {
+    const run = result("reviewPlain")
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout).response.allowed).toBe(true)
   })
 
   it("the offline commands take --injector-namespace over POD_NAMESPACE", () => {

@@ -55,7 +55,10 @@ describe("settings", () => {
         tlsCertFile: undefined,
         tlsKeyFile: undefined,
         registerWebhook: undefined,
+        clientCaFile: undefined,
         maxBodyBytes: 7 * 1024 * 1024,
+        maxInFlight: 64,
+        maxBufferedBodyBytes: 8 * 1024 * 1024,
         shutdownDelay: Duration.millis(2000),
         shutdownGrace: Duration.millis(5000)
       })
@@ -118,6 +121,8 @@ describe("settings", () => {
     ["PORT", "70000"],
     ["REGISTER_WEBHOOK", "Bad Name"],
     ["MAX_BODY_BYTES", "10"],
+    ["MAX_IN_FLIGHT", "0"],
+    ["MAX_BUFFERED_BODY_BYTES", "1MiB"],
     ["SHUTDOWN_GRACE_MS", "-5"],
     ["LOG_LEVEL", "verbose"]
   ])("name the setting when %s is invalid", ([env, value]) =>
@@ -149,6 +154,14 @@ describe("settings", () => {
       assert.include(error.message, "--tls-cert and --tls-key go together")
       const other = yield* Effect.flip(readAll({ TLS_KEY_FILE: "/tls/tls.key" }))
       assert.include(other.setting, "TLS_CERT_FILE")
+    }))
+
+  it.effect("read the client CA file, and refuse a body bound smaller than the largest body", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* readAll({ CLIENT_CA_FILE: "/client-ca/ca.crt" })).server.clientCaFile, "/client-ca/ca.crt")
+      const error = yield* Effect.flip(readAll({ MAX_BODY_BYTES: String(8 * 1024 * 1024), MAX_BUFFERED_BODY_BYTES: String(4 * 1024 * 1024) }))
+      assert.strictEqual(error.setting, "MAX_BUFFERED_BODY_BYTES")
+      assert.include(error.message, "must be at least MAX_BODY_BYTES (8388608)")
     }))
 
   it.effect("refuse to register the webhook with a certificate from files", () =>

@@ -1,4 +1,5 @@
 import { Result } from "effect"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { parseShareList, shareMountSuffix, unsafeShareReason } from "../../src/domain/shares.ts"
 
@@ -47,5 +48,21 @@ describe("share path safety (fix: the original mounted any text)", () => {
 
   it("mounts below the SVM folder without empty segments", () => {
     expect(shareMountSuffix("a//b/")).toBe("a/b")
+  })
+
+  // The checks look for segments without splitting each share (a namespace may
+  // list 100,000): they must say what splitting says.
+  it("finds . and .. segments and empty ones as splitting the path into segments does", () => {
+    const pathLike = fc.array(fc.constantFrom("", ".", "..", "...", ".a", "a.", "a", "b/c"), { maxLength: 6 })
+      .map((segments) => segments.join("/"))
+    fc.assert(fc.property(fc.oneof(pathLike, fc.string()), (share) => {
+      const segments = share.split("/")
+      const reason = unsafeShareReason(share)
+      if (share.trim() !== "" && !share.startsWith("/") && !/[\u0000-\u001f\u007f-\u009f\\]/.test(share) && share.length <= 1024) {
+        const expected = segments.includes("..") ? "'..' in share path" : segments.includes(".") ? "'.' segment in share path" : undefined
+        expect(reason, JSON.stringify(share)).toBe(expected)
+      }
+      expect(shareMountSuffix(share)).toBe(segments.filter((segment) => segment !== "").join("/"))
+    }), { numRuns: 2000 })
   })
 })

@@ -5,6 +5,7 @@ import {
   filerStatus,
   maxSkippedEntries,
   maxSkippedNameBytes,
+  skippedBudgetBytes,
   statusAnnotationValue,
   statusBudgetBytes
 } from "../../src/domain/status.ts"
@@ -116,5 +117,19 @@ describe("status annotation", () => {
     const withChoices = statusAnnotationValue(big, chosen({ [choiceAnnotation("shares")]: entries }))
     expect(bytes(withChoices)).toBeLessThanOrEqual(statusBudgetBytes)
     expect(JSON.parse(withChoices).choices.shares.length).toBeGreaterThan(300)
+  })
+
+  it(`lists fewer skipped entries when their names would take more than ${skippedBudgetBytes / 1024} KiB, and counts the rest`, () => {
+    // Backslashes and quotes: each name cut to its most bytes of JSON, and doubled again when the patch quotes the annotation.
+    const svm = "s".repeat(241)
+    const heavy = Array.from({ length: 80 }, (_, i) => `${'\\"'.repeat(400)}${i}`)
+    const status = filerStatus(planFor({ [svm]: heavy }))
+    expect(status.skipped.length).toBeGreaterThan(10)
+    expect(status.skipped.length).toBeLessThan(maxSkippedEntries)
+    expect(status.skippedMore).toBe(80 - status.skipped.length)
+    expect(bytes(JSON.stringify(status.skipped))).toBeLessThanOrEqual(skippedBudgetBytes)
+    // Usual names are far from it: all 50 listed.
+    const usual = filerStatus(planFor({ s: Array.from({ length: 80 }, (_, i) => `../project-${i}/data`) }))
+    expect(usual.skipped).toHaveLength(maxSkippedEntries)
   })
 })

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { formatWarning, maxWarningLength } from "../../src/domain/warnings.ts"
+import type { Skip } from "../../src/domain/plan.ts"
+import { formatWarning, maxWarningLength, maxWarnings, skipWarnings } from "../../src/domain/warnings.ts"
 
 // C0, DEL, C1, and the two JavaScript line terminators beyond \n and \r.
 const rawControl = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
@@ -67,6 +68,36 @@ describe("warnings", () => {
         checkShape(formatWarning(share === undefined ? { svm, reason } : { svm, share, reason }))
       }),
       { numRuns: 300 }
+    )
+  })
+})
+
+describe(`at most ${maxWarnings} warnings`, () => {
+  const unsafe = (count: number): Array<Skip> =>
+    Array.from({ length: count }, (_, i) => ({ svm: "s", share: `../${i}`, code: "unsafe_share_path", reason: "'..' in share path" }))
+
+  it("one per skip up to 25", () => {
+    expect(skipWarnings(unsafe(25), true)).toEqual(unsafe(25).map(formatWarning))
+  })
+
+  it("past that, the first 24 and one saying how many more, pointing at the status annotation", () => {
+    const warnings = skipWarnings(unsafe(26), true)
+    expect(warnings).toHaveLength(25)
+    expect(warnings.slice(0, 24)).toEqual(unsafe(24).map(formatWarning))
+    expect(warnings[24]).toBe(
+      "filers: 2 more SVMs or shares skipped; see the pod's annotation filer-injector-webhook.das-zone.statcan/status"
+    )
+    checkShape(skipWarnings(unsafe(10_000), true)[24]!)
+  })
+
+  it("count each share the share limit left out, as the status annotation does", () => {
+    const limit: Skip = { svm: "t", code: "share_limit", reason: "1000 of its shares not mounted", shares: Array.from({ length: 1000 }, (_, i) => `${i}`) }
+    expect(skipWarnings([...unsafe(30), limit], true)[24]).toMatch(/^filers: 1006 more SVMs or shares skipped;/)
+  })
+
+  it("say there is no status annotation when nothing was mounted", () => {
+    expect(skipWarnings(unsafe(40), false)[24]).toBe(
+      "filers: 16 more SVMs or shares skipped; nothing was mounted, so the pod has no status annotation"
     )
   })
 })

@@ -52,6 +52,7 @@ export const checkReviewAnswer = (input: unknown, answer: unknown): Obj | undefi
   assertNoCredential(text, "the answer")
   if (response.warnings !== undefined) {
     if (!Array.isArray(response.warnings)) fail("warnings is not an array")
+    if ((response.warnings as Array<unknown>).length > 25) fail(`${(response.warnings as Array<unknown>).length} warnings, more than 25`)
     for (const warning of response.warnings as Array<unknown>) {
       if (typeof warning !== "string") fail("a warning is not a string")
       if ((warning as string).length > 120) fail(`a warning is longer than 120 characters: ${warning}`)

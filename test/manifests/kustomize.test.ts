@@ -226,10 +226,13 @@ const overlays = readdirSync(join(manifests, "overlays"), { withFileTypes: true 
  */
 const networkPolicyOverlay = join(root, "test", "manifests", "fixtures", "network-policy")
 
-/** Every overlay the per-overlay checks run on: the shipped ones, then that one. */
+/** An operator's overlay with the client-auth component included, as the README shows it. */
+const clientAuthOverlay = join(root, "test", "manifests", "fixtures", "client-auth")
+
+/** Every overlay the per-overlay checks run on: the shipped ones, then those. */
 const checkedOverlays: ReadonlyArray<readonly [string, string]> = [
   ...overlays.map((name) => [name, join(manifests, "overlays", name)] as const),
-  [relative(root, networkPolicyOverlay), networkPolicyOverlay]
+  ...[networkPolicyOverlay, clientAuthOverlay].map((overlay) => [relative(root, overlay), overlay] as const)
 ]
 
 /** The value of a command-line flag, given as `--flag value` or `--flag=value`. */

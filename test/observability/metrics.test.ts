@@ -15,6 +15,7 @@ import {
   failureCauses,
   httpRoutes,
   kubeOutcomes,
+  overloadLimits,
   podSkipReasons,
   eventResults,
   reloadResults
@@ -208,7 +209,8 @@ describe("GET /metrics", () => {
         object: ["filers-list", "filer-sidecar-injector-json", "other"],
         result: [...reloadResults, ...eventResults],
         route: httpRoutes,
-        code: ["200", "400", "404", "405", "413", "415", "500", "503"],
+        code: ["200", "400", "401", "404", "405", "413", "415", "429", "500", "503"],
+        limit: overloadLimits,
         le: []
       }
       for (const sample of samples) {

@@ -1,6 +1,7 @@
 /**
  * `serve` as operators run it: a child process over the example cluster
- * (plain credential mode) with the OpenTelemetry variables pointing at a
+ * (plain credential mode, so callers present a client certificate signed by
+ * `--client-ca-file`'s CA) with the OpenTelemetry variables pointing at a
  * fake OTLP collector. The collector gets one trace per admission (the
  * request span, the admission span under it, the stages under that);
  * stdout gets JSON log lines; /metrics answers; and no credential reaches
@@ -16,6 +17,7 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
+import { makeTestCa } from "../support/clientCertificates.ts"
 import { exampleClusterDir, exampleReviewFile, repoRoot } from "../support/pipelineHarness.ts"
 import { exampleCredentials, leaks, parsePrometheus, valueOf } from "./support.ts"
 
@@ -40,6 +42,9 @@ interface Run {
 const attributes = (span: OtlpSpan): Record<string, unknown> =>
   Object.fromEntries(span.attributes.map(({ key, value }) => [key, Object.values(value)[0]]))
 
+/** The client certificate every call presents. */
+let clientCertificate: { readonly cert: string; readonly key: string } | undefined
+
 /** An https request to the child, trusting `ca`. */
 const call = (port: number, ca: string, method: string, urlPath: string, body?: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -49,6 +54,7 @@ const call = (port: number, ca: string, method: string, urlPath: string, body?: 
       method,
       path: urlPath,
       ca,
+      ...clientCertificate,
       agent: false,
       headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
     }, (response) => {
@@ -67,6 +73,10 @@ const runServe = async (): Promise<Run> => {
   )
   fs.writeFileSync(path.join(directory, "cert.pem"), pair.certPem)
   fs.writeFileSync(path.join(directory, "key.pem"), pair.keyPem, { mode: 0o600 })
+  // Plain credentials put S3 keys in the answers: serve starts only with callers checked.
+  const clientCa = await makeTestCa("kube-apiserver-webhook-client-ca")
+  fs.writeFileSync(path.join(directory, "client-ca.pem"), clientCa.certPem)
+  clientCertificate = await clientCa.issueClient("kube-apiserver")
 
   const exports: Array<{ url: string; contentType: string; body: string }> = []
   const collector = http.createServer((request, response) => {
@@ -98,7 +108,9 @@ const runServe = async (): Promise<Run> => {
     "--tls-key",
     path.join(directory, "key.pem"),
     "--credential-mode",
-    "plain"
+    "plain",
+    "--client-ca-file",
+    path.join(directory, "client-ca.pem")
   ], {
     cwd: repoRoot,
     env: {

@@ -20,6 +20,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { exampleReview } from "../support/pipelineHarness.ts"
 import {
   copyExampleCluster,
+  heldPost,
   jsonLogs,
   postReview,
   type Reply,
@@ -77,35 +78,11 @@ const start = async (env: Record<string, string>): Promise<Started> => {
  * A POST /inject whose body arrives in two halves, the second when `release`
  * resolves: a request the server has accepted and is still receiving.
  */
-const slowReview = (port: number, ca: string, uid: string, release: Promise<void>) =>
-  new Promise<Reply>((resolve, reject) => {
-    const body = Buffer.from(reviewBody(uid))
-    const req = https.request({
-      host: "127.0.0.1",
-      port,
-      ca,
-      agent: false,
-      method: "POST",
-      path: "/inject",
-      headers: { "content-type": "application/json", "content-length": body.length }
-    })
-    req.on("error", reject)
-    req.on("response", (response) => {
-      const chunks: Array<Buffer> = []
-      response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          headers: response.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-          reused: false,
-          fingerprint256: ""
-        })
-      )
-    })
-    req.write(body.subarray(0, body.length / 2))
-    void release.then(() => req.end(body.subarray(body.length / 2)))
-  })
+const slowReview = (port: number, ca: string, uid: string, release: Promise<void>) => {
+  const held = heldPost({ port, ca, body: Buffer.from(reviewBody(uid)) })
+  void release.then(held.finish)
+  return held.reply
+}
 
 describe("serve shuts down gracefully on SIGTERM", () => {
   it("keeps answering while not ready, finishes what it accepted, and exits 0", async () => {

@@ -1,7 +1,7 @@
 /**
  * The HTTPS server's TLS floor and handshake limit: no client gets TLS 1.1 or
  * older, also after a certificate reload (Node's setSecureContext keeps only
- * the options it is given again), even where Node's own defaults would allow
+ * the options it is given again), also after the client CA is reloaded, even where Node's own defaults would allow
  * it (an operator's NODE_OPTIONS=--tls-min-v1.0, say); and a client that
  * connects and never sends its ClientHello is dropped after
  * tlsHandshakeTimeout, well before the API server's 10 s.
@@ -13,9 +13,11 @@ import * as tls from "node:tls"
 import tlsModule from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tlsHandshakeTimeout } from "../../src/server/server.ts"
-import { exampleClusterDir } from "../support/pipelineHarness.ts"
+import { makeTestCa, writeAtomically } from "../support/clientCertificates.ts"
+import { exampleClusterDir, exampleReview } from "../support/pipelineHarness.ts"
 import {
   type InProcessServer,
+  postReview,
   request,
   type ServingPairFiles,
   startInProcess,
@@ -57,15 +59,21 @@ describe("TLS versions", () => {
   let served: ServingPairFiles
   let server: InProcessServer
   let control: tls.Server
+  let clientCaDirectory: string
+  // The serving certificates' CAs so far: the one at start, then the reloaded one's.
+  const trusted: Array<string> = []
 
   beforeAll(async () => {
     // Node's defaults as loose as they go, before any server builds its context.
     nodeDefaults.DEFAULT_MIN_VERSION = "TLSv1"
     nodeDefaults.DEFAULT_CIPHERS = permissiveCiphers
     served = await writeServingPair(tempDirectory("tls-floor"))
+    clientCaDirectory = tempDirectory("tls-floor-client-ca")
+    const clientCaFile = writeAtomically(clientCaDirectory, "ca.crt", (await makeTestCa("client-ca-1")).certPem)
     server = await startInProcess({
       cluster: { directory: exampleClusterDir },
-      tls: { certFile: served.certFile, keyFile: served.keyFile, caPem: served.caPem, pollInterval: "50 millis" }
+      tls: { certFile: served.certFile, keyFile: served.keyFile, caPem: served.caPem, pollInterval: "50 millis" },
+      clientCa: { file: clientCaFile }
     })
     // A plain TLS server on the same defaults: what an old client gets where nothing sets a floor.
     control = tls.createServer({ cert: fs.readFileSync(served.certFile), key: fs.readFileSync(served.keyFile) })
@@ -91,9 +99,22 @@ describe("TLS versions", () => {
     fs.copyFileSync(next.keyFile, served.keyFile)
     fs.copyFileSync(next.certFile, served.certFile)
     const ca = [served.caPem, next.caPem]
+    trusted.push(...ca)
     await waitUntil(
       async () => (await request({ port: server.port, ca, path: "/healthz" })).fingerprint256 === next.fingerprint256,
       "a new connection to get the reloaded certificate",
+      8000
+    )
+    expect(await oldClientHandshake(server.port)).toEqual(refusedForItsVersion)
+  })
+
+  it("still refuses TLS 1.1 after the client CA is reloaded", async () => {
+    const nextCa = await makeTestCa("client-ca-2")
+    const clientCertificate = await nextCa.issueClient("kube-apiserver")
+    writeAtomically(clientCaDirectory, "ca.crt", nextCa.certPem)
+    await waitUntil(
+      async () => (await postReview({ port: server.port, ca: trusted, review: exampleReview(), clientCertificate })).status === 200,
+      "a certificate of the reloaded client CA to be accepted",
       8000
     )
     expect(await oldClientHandshake(server.port)).toEqual(refusedForItsVersion)

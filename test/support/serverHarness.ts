@@ -32,6 +32,7 @@ import type { RawObject } from "../../src/cluster/objects.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
 import { webhookServerLayer } from "../../src/server/server.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
+import { ClientCa } from "../../src/server/tls/ClientCa.ts"
 import { ServingCertificate } from "../../src/server/tls/ServingCertificate.ts"
 import { ServerSettings, type ServerSettingsShape } from "../../src/server/ServerSettings.ts"
 import { exampleClusterDir, pipelineSettings, repoRoot } from "./pipelineHarness.ts"
@@ -107,6 +108,8 @@ export interface RequestOptions {
   readonly servername?: string
   /** Gives up (rejects) after this long. Default 10 s. */
   readonly timeoutMillis?: number
+  /** A client certificate and its key (PEM) to present, as the API server does with `--client-ca-file`. */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string }
 }
 
 /** Sockets that have carried a response, and sockets whose TLS handshake has finished. */
@@ -133,6 +136,7 @@ export const request = (options: RequestOptions): Promise<Reply> =>
       ca: typeof options.ca === "string" ? options.ca : [...options.ca],
       agent: options.agent ?? false,
       ...(options.servername === undefined ? {} : { servername: options.servername }),
+      ...options.clientCertificate,
       timeout: options.timeoutMillis ?? 10_000
     })
     req.on("socket", (socket) => {
@@ -170,6 +174,54 @@ export const request = (options: RequestOptions): Promise<Reply> =>
     if (body !== undefined) req.end(body)
     else req.end()
   })
+
+export interface HeldPost {
+  /** Sends the rest of the body; the answer follows. */
+  readonly finish: () => void
+  /** The client gives up: the connection is destroyed mid-body. */
+  readonly abort: () => void
+  readonly reply: Promise<Reply>
+}
+
+/**
+ * A POST of JSON to /inject whose body is sent in two halves: the first now,
+ * the rest on `finish()`. The server has accepted the request and is still
+ * receiving it meanwhile. With a Content-Length unless `chunked`.
+ */
+export const heldPost = (
+  options: Pick<RequestOptions, "port" | "ca"> & { readonly body: Buffer; readonly chunked?: boolean }
+): HeldPost => {
+  const { body } = options
+  const half = Math.floor(body.length / 2)
+  const req = https.request({
+    host: "127.0.0.1",
+    port: options.port,
+    method: "POST",
+    path: "/inject",
+    ca: typeof options.ca === "string" ? options.ca : [...options.ca],
+    agent: false,
+    headers: { "content-type": "application/json", ...(options.chunked === true ? {} : { "content-length": body.length }) }
+  })
+  const reply = new Promise<Reply>((resolve, reject) => {
+    req.on("error", reject)
+    req.on("response", (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          reused: false,
+          fingerprint256: (response.socket as tls.TLSSocket).getPeerCertificate().fingerprint256 ?? ""
+        }))
+    })
+  })
+  // A test that aborts does not wait for the answer.
+  reply.catch(() => {})
+  req.write(body.subarray(0, half))
+  return { finish: () => req.end(body.subarray(half)), abort: () => req.destroy(), reply }
+}
 
 /** POST a JSON body (a value, serialized here, or the exact text) to /inject. */
 export const postReview = (
@@ -242,12 +294,14 @@ export interface InProcessOptions {
   readonly server?: Partial<ServerSettingsShape>
   /** Default: a self-signed certificate (2048-bit CA). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caPem: string; readonly pollInterval?: Duration.Input }
+  /** Callers' client certificates checked against the CA in this file (`--client-ca-file`). Default: not checked. */
+  readonly clientCa?: { readonly file: string; readonly pollInterval?: Duration.Input }
   readonly retry?: Layer.Layer<KubeRetry>
 }
 
 /**
  * Builds the server as `serve` does (webhookServerLayer over the pipeline,
- * Readiness, ServingCertificate), over an in-memory cluster, and waits until
+ * Readiness, ServingCertificate, ClientCa), over an in-memory cluster, and waits until
  * the cluster configuration has loaded.
  */
 export const startInProcess = async (options: InProcessOptions): Promise<InProcessServer> => {
@@ -270,7 +324,10 @@ export const startInProcess = async (options: InProcessOptions): Promise<InProce
   const admission: Layer.Layer<AdmissionLayerServices, unknown, ClusterSettings | FileSystem | Path> = "directory" in cluster
     ? directoryAdmissionLayer(cluster.directory)
     : memoryAdmissionLayer(cluster.objects, options.retry === undefined ? {} : { retry: options.retry })
-  const services = Layer.mergeAll(certificate, Readiness.layer).pipe(Layer.provideMerge(admission))
+  const clientCa = options.clientCa === undefined
+    ? ClientCa.layerNone
+    : ClientCa.layerFromFile(options.clientCa.file, { pollInterval: options.clientCa.pollInterval ?? "50 millis" })
+  const services = Layer.mergeAll(certificate, clientCa, Readiness.layer).pipe(Layer.provideMerge(admission))
   const layer = webhookServerLayer.pipe(
     Layer.provideMerge(services),
     Layer.provideMerge(settings),

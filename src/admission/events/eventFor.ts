@@ -86,14 +86,15 @@ const mountedMessage = (admission: Admission): string => {
 const intentOf = (admission: Admission): Omit<EventIntent, "involvedObject"> | undefined => {
   const { outcome, review } = admission
   const warnings = review.response.warnings ?? []
+  const skippedAny = Object.keys(outcome.skipCounts).length > 0
   switch (outcome.decision) {
     case "injected":
-      return outcome.skippedCodes.length === 0
+      return !skippedAny
         ? { type: "Normal", reason: "FilersMounted", message: cut(mountedMessage(admission)) }
         : { type: "Warning", reason: "FilerSharesSkipped", message: cut(skipWarnings(warnings).join("; ")) }
     case "skipped":
       // Every SVM and share skipped: the pod starts without filers, and should say why.
-      return outcome.skipCode === "nothing_to_mount" && outcome.skippedCodes.length > 0
+      return outcome.skipCode === "nothing_to_mount" && skippedAny
         ? { type: "Warning", reason: "FilerSharesSkipped", message: cut(skipWarnings(warnings).join("; ")) }
         : undefined
     case "admitted-without-filers":

@@ -77,17 +77,17 @@ const rsa = (modulusLength: number): webcrypto.RsaHashedKeyGenParams => ({
 })
 
 /** A positive 128-bit serial number, hex. */
-const serialNumber = () => {
+export const serialNumber = () => {
   const bytes = randomBytes(16)
   bytes[0] = (bytes[0]! & 0x7f) | 0x01
   return bytes.toString("hex")
 }
 
-const pemOfPrivateKey = (key: webcrypto.CryptoKey): string =>
+export const pemOfPrivateKey = (key: webcrypto.CryptoKey): string =>
   KeyObject.from(key).export({ type: "pkcs8", format: "pem" }).toString()
 
 /** @peculiar/x509 ends PEM without a newline; two such texts concatenated are no longer PEM. */
-const withFinalNewline = (pem: string) => pem.endsWith("\n") ? pem : `${pem}\n`
+export const withFinalNewline = (pem: string) => pem.endsWith("\n") ? pem : `${pem}\n`
 
 /** RFC 4514 value escaping for the few characters a Service name could bring. */
 const dnValue = (value: string) => value.replace(/([,+"\\<>;=])/g, "\\$1")
