@@ -12,7 +12,7 @@ import { Result } from "effect"
 import { compareQuantities, isPositive, parseQuantity, type Quantity } from "./quantity.ts"
 import type { ShareSelection } from "./selection.ts"
 import { parseShareList } from "./shares.ts"
-import { maxWarningLength, quote } from "./warnings.ts"
+import { maxWarningLength, quote } from "./quote.ts"
 
 const annotationPrefix = "filer-injector-webhook.das-zone.statcan"
 
