@@ -12,20 +12,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 import { serverSettings } from "../../src/server/ServerSettings.ts"
-import { build, type K8sObject, kubectlAvailable, manifests, named, ofKind, root, theOne } from "./rendered.ts"
-
-interface Certificate extends K8sObject {
-  readonly spec: {
-    readonly secretName: string
-    readonly isCA?: boolean
-    readonly usages?: ReadonlyArray<string>
-    readonly issuerRef: { readonly kind?: string; readonly name: string }
-  }
-}
-
-interface Issuer extends K8sObject {
-  readonly spec: { readonly selfSigned?: object; readonly ca?: { readonly secretName: string } }
-}
+import { build, type Certificate, type Issuer, type K8sObject, kubectlAvailable, manifests, named, ofKind, root, theOne } from "./rendered.ts"
 
 interface Deployment extends K8sObject {
   readonly spec: {

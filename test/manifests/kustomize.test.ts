@@ -18,6 +18,8 @@ import { ServerSettings } from "../../src/server/ServerSettings.ts"
 
 import {
   build,
+  type Certificate,
+  type Issuer,
   type K8sObject,
   kubectlAvailable,
   type Labels,
@@ -167,19 +169,6 @@ interface Webhook {
 
 interface MutatingWebhookConfiguration extends K8sObject {
   readonly webhooks: ReadonlyArray<Webhook>
-}
-
-interface Certificate extends K8sObject {
-  readonly spec: {
-    readonly secretName: string
-    readonly isCA?: boolean
-    readonly dnsNames?: ReadonlyArray<string>
-    readonly issuerRef: { readonly kind?: string; readonly name: string }
-  }
-}
-
-interface Issuer extends K8sObject {
-  readonly spec: { readonly selfSigned?: object; readonly ca?: { readonly secretName: string } }
 }
 
 /**

@@ -29,6 +29,22 @@ export interface K8sObject {
   }
 }
 
+/** A cert-manager Certificate, as far as the tests read it. */
+export interface Certificate extends K8sObject {
+  readonly spec: {
+    readonly secretName: string
+    readonly isCA?: boolean
+    readonly dnsNames?: ReadonlyArray<string>
+    readonly usages?: ReadonlyArray<string>
+    readonly issuerRef: { readonly kind?: string; readonly name: string }
+  }
+}
+
+/** A cert-manager Issuer: self-signed, or a CA from a Secret. */
+export interface Issuer extends K8sObject {
+  readonly spec: { readonly selfSigned?: object; readonly ca?: { readonly secretName: string } }
+}
+
 export interface LabelSelector {
   readonly matchLabels?: Labels
   readonly matchExpressions?: ReadonlyArray<{
