@@ -1,9 +1,9 @@
 /**
  * ServingCertificate.layerSelfSignedShared: the self-signed CA shared by the
  * replicas through the one Secret the manifests ship empty, filled and renewed
- * in place with `get` and `update` by name (docs/behaviour.md, "Who may call,
- * and what it may read"), against the in-memory cluster and, through the live
- * client, the fake API server.
+ * in place with `get` and `update` by name
+ * (docs/behaviour.md, "Who may call, and what it may read"),
+ * against the in-memory cluster and, through the live client, the fake API server.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Logger, Option, Redacted, Schedule, Stream } from "effect"

@@ -1,8 +1,8 @@
 /**
  * The self-signed certificate shared by every replica through one Secret,
  * `secretName`, which the self-signed overlay ships empty: the server only
- * gets it and updates it by name, never creates one (docs/behaviour.md, "Who
- * may call, and what it may read").
+ * gets it and updates it by name, never creates one
+ * (docs/behaviour.md, "Who may call, and what it may read").
  *
  * A replica serves the pair the Secret holds while it stays valid long
  * enough. Otherwise (empty as shipped, unusable, near its end) it writes a new
