@@ -12,7 +12,7 @@ import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type KubeCall, KubeError, type Resource } from "./errors.ts"
 import { type Call, fromStatus, fromThrown } from "./live/classify.ts"
 import { type Failure, MemoryCluster } from "./MemoryCluster.ts"
-import { type ConfigMap, metadataOf, type NewSecret, type RawObject, type Secret, toConfigMap, toSecret } from "./objects.ts"
+import { type ConfigMap, metadataOf, type RawObject, replacedSecret, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface KubeClientShape {
   readonly getConfigMap: (namespace: string, name: string) => Effect.Effect<ConfigMap, KubeError>
@@ -22,8 +22,12 @@ export interface KubeClientShape {
    * The stream ends when the server ends the watch; callers subscribe again.
    */
   readonly watchConfigMap: (namespace: string, name: string) => Stream.Stream<Option.Option<ConfigMap>, KubeError>
-  /** Fails with a `conflict` when a Secret of that name exists already. */
-  readonly createSecret: (secret: NewSecret) => Effect.Effect<Secret, KubeError>
+  /**
+   * Replaces the values of `secret` (as read: its labels, annotations and type
+   * stay) by `values`, guarded by its resourceVersion: a `conflict` when it
+   * changed since, `not_found` when the Secret is gone.
+   */
+  readonly replaceSecret: (secret: Secret, values: Readonly<Record<string, string>>) => Effect.Effect<Secret, KubeError>
   /** A MutatingWebhookConfiguration as raw JSON. */
   readonly getWebhookConfiguration: (name: string) => Effect.Effect<RawObject, KubeError>
   /** Fails with a `conflict` when one of that name exists already. */
@@ -135,28 +139,15 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                 )
               ))
           ),
-        createSecret: (secret) =>
-          call("secrets", "create", secret.namespace, secret.name, () => {
-            const raw: RawObject = {
-              apiVersion: "v1",
-              kind: "Secret",
-              metadata: { name: secret.name, namespace: secret.namespace, labels: { ...secret.labels } },
-              data: Object.fromEntries(
-                Object.entries(secret.stringData).map(([key, value]) => [key, Buffer.from(value).toString("base64")])
-              )
-            }
-            return cluster.create("secrets", raw).pipe(
-              Effect.mapError(() =>
-                KubeError.conflict({
-                  resource: "secrets",
-                  namespace: secret.namespace,
-                  objectName: secret.name,
-                  verb: "create"
-                })
-              ),
+        replaceSecret: (secret, values) =>
+          call("secrets", "update", secret.namespace, secret.name, () =>
+            cluster.replace("secrets", replacedSecret(secret, values)).pipe(
+              Effect.mapError((reason) => {
+                const ref = { resource: "secrets", namespace: secret.namespace, objectName: secret.name, verb: "update" } as const
+                return reason === "missing" ? KubeError.notFound(ref) : KubeError.conflict(ref)
+              }),
               Effect.map(toSecret)
-            )
-          }),
+            )),
         getWebhookConfiguration: (name) =>
           call("mutatingwebhookconfigurations", "get", "", name, () => found("mutatingwebhookconfigurations", "", name)),
         createWebhookConfiguration: (object) => {

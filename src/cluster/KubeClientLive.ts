@@ -24,7 +24,7 @@ import { type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
 export { loadKubeConfig }
 import type { Call } from "./live/classify.ts"
 import { makeTransport } from "./live/transport.ts"
-import { type ConfigMap, metadataOf, type RawObject, toConfigMap, toSecret } from "./objects.ts"
+import { type ConfigMap, metadataOf, type RawObject, replacedSecret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface LiveOptions {
   /**
@@ -149,16 +149,11 @@ export const layerFromKubeConfig = (
           )
         },
 
-        createSecret: (secret) => {
-          const call: Call = { resource: "secrets", verb: "create", namespace: secret.namespace, objectName: secret.name }
-          const body: RawObject = {
-            apiVersion: "v1",
-            kind: "Secret",
-            metadata: { name: secret.name, namespace: secret.namespace, labels: { ...secret.labels } },
-            type: "Opaque",
-            stringData: { ...secret.stringData }
-          }
-          return requestObject(call, "POST", coreObjectsPath(secret.namespace, "secrets"), { body, kind: "Secret" })
+        replaceSecret: (secret, values) => {
+          const { namespace, name } = secret
+          const call: Call = { resource: "secrets", verb: "update", namespace, objectName: name }
+          const body = replacedSecret(secret, values)
+          return requestObject(call, "PUT", coreObjectsPath(namespace, "secrets", name), { body, kind: "Secret" })
             .pipe(Effect.map(toSecret))
         },
 

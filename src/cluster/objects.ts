@@ -19,16 +19,16 @@ export interface ConfigMap {
 export interface Secret {
   readonly namespace: string
   readonly name: string
+  /** Changes whenever the object changes; guards `replaceSecret`. */
+  readonly resourceVersion: string
   /** `data` decoded from base64, merged with `stringData` (which wins, as the API server does). */
   readonly data: Readonly<Record<string, Redacted.Redacted<string>>>
-}
-
-/** A Secret to create: values in plain text, as `stringData`. */
-export interface NewSecret {
-  readonly namespace: string
-  readonly name: string
-  readonly labels: Readonly<Record<string, string>>
-  readonly stringData: Readonly<Record<string, string>>
+  /**
+   * The object as read minus its values (metadata, type), which
+   * `replaceSecret` sends back unchanged so labels and annotations survive.
+   * Redacted: an annotation may copy the values (kubectl's last-applied-configuration).
+   */
+  readonly kept: Redacted.Redacted<RawObject>
 }
 
 /** An object as the API speaks it: plain JSON. */
@@ -62,7 +62,7 @@ export const toConfigMap = (raw: RawObject): ConfigMap => {
 
 /** A Secret from its API JSON, every value wrapped in `Redacted` before anything else sees it. */
 export const toSecret = (raw: RawObject): Secret => {
-  const { name, namespace } = metadataOf(raw)
+  const { name, namespace, resourceVersion } = metadataOf(raw)
   const data: Record<string, Redacted.Redacted<string>> = {}
   for (const [key, value] of Object.entries(stringRecord(raw.data))) {
     data[key] = Redacted.make(Buffer.from(value, "base64").toString("utf8"))
@@ -70,5 +70,12 @@ export const toSecret = (raw: RawObject): Secret => {
   for (const [key, value] of Object.entries(stringRecord(raw.stringData))) {
     data[key] = Redacted.make(value)
   }
-  return { name, namespace, data }
+  const { data: _data, stringData: _stringData, ...kept } = raw
+  return { name, namespace, resourceVersion, data, kept: Redacted.make(kept) }
 }
+
+/** The body that replaces `secret`'s values by `values`, keeping the rest as read (its resourceVersion too). */
+export const replacedSecret = (secret: Secret, values: Readonly<Record<string, string>>): RawObject => ({
+  ...Redacted.value(secret.kept),
+  data: Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString("base64")]))
+})

@@ -103,10 +103,10 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
       { resource: "configmaps", verb: "watch", namespace, objectName },
       client.watchConfigMap(namespace, objectName)
     ),
-  createSecret: (secret) =>
+  replaceSecret: (secret, values) =>
     observeKubeCall(
-      { method: "createSecret", resource: "secrets", verb: "create", namespace: secret.namespace, objectName: secret.name },
-      client.createSecret(secret)
+      { method: "replaceSecret", resource: "secrets", verb: "update", namespace: secret.namespace, objectName: secret.name },
+      client.replaceSecret(secret, values)
     ),
   getWebhookConfiguration: (objectName) =>
     observeKubeCall(

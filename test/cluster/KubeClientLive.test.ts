@@ -445,34 +445,36 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
   })
 
   describe("writes", () => {
-    it.effect("creates a Secret from stringData; a second create is a conflict", () =>
+    it.effect("replaces a Secret's values, keeping its labels, annotations and type; a stale replace is a conflict", () =>
       Effect.gen(function*() {
         const api = yield* freshApi
         const client = yield* KubeClient
-        const created = yield* client.createSecret({
-          namespace: "team-a",
-          name: "filer-s3-credentials",
-          labels: { "app.kubernetes.io/managed-by": "filer-sidecar-injector" },
-          stringData: { secretKey: secretValue }
-        })
-        assert.strictEqual(created.name, "filer-s3-credentials")
-        assert.strictEqual(Redacted.value(created.data.secretKey!), secretValue)
-        const stored = api.get("secrets", "team-a", "filer-s3-credentials")!
-        assert.deepStrictEqual(stored.data, { secretKey: Buffer.from(secretValue).toString("base64") })
-        assert.deepStrictEqual((stored.metadata as { labels: unknown }).labels, {
-          "app.kubernetes.io/managed-by": "filer-sidecar-injector"
-        })
+        const labels = { "app.kubernetes.io/name": "filer-sidecar-injector" }
+        const annotations = { "kubectl.kubernetes.io/last-applied-configuration": "{}" }
+        api.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "shipped", namespace: "team-a", labels, annotations } })
+        const read = yield* client.getSecret("team-a", "shipped")
+        assert.deepStrictEqual(read.data, {})
+        const replaced = yield* client.replaceSecret(read, { secretKey: secretValue })
+        assert.strictEqual(Redacted.value(replaced.data.secretKey!), secretValue)
+        assert.notStrictEqual(replaced.resourceVersion, read.resourceVersion)
         const request = api.requests.at(-1)!
-        assert.strictEqual(`${request.method} ${request.path}`, "POST /api/v1/namespaces/team-a/secrets")
+        assert.strictEqual(`${request.method} ${request.path}`, "PUT /api/v1/namespaces/team-a/secrets/shipped")
+        const stored = api.get("secrets", "team-a", "shipped")!
+        assert.deepStrictEqual(stored.data, { secretKey: Buffer.from(secretValue).toString("base64") })
+        assert.strictEqual(stored.type, "Opaque")
+        const metadata = stored.metadata as { labels: unknown; annotations: unknown }
+        assert.deepStrictEqual(metadata.labels, labels)
+        assert.deepStrictEqual(metadata.annotations, annotations)
+        // The kept metadata and annotations print as redacted: they may copy the values.
+        assert.notInclude(String(read.kept), "last-applied")
 
-        const error = yield* Effect.flip(client.createSecret({
-          namespace: "team-a",
-          name: "filer-s3-credentials",
-          labels: {},
-          stringData: { secretKey: "other" }
-        }))
-        assert.strictEqual(error.reason, "conflict")
-        assert.include(error.message, `secrets "team-a/filer-s3-credentials"`)
+        // `read` still carries the version before the replace.
+        const stale = yield* Effect.flip(client.replaceSecret(read, { secretKey: "other" }))
+        assert.strictEqual(stale.reason, "conflict")
+        assert.include(stale.message, `secrets "team-a/shipped"`)
+        api.remove("secrets", "team-a", "shipped")
+        const missing = yield* Effect.flip(client.replaceSecret(replaced, { secretKey: "other" }))
+        assert.strictEqual(missing.reason, "not_found")
       }))
 
     it.effect("creates, gets and replaces a webhook configuration as raw JSON; a stale replace is a conflict", () =>
@@ -525,16 +527,12 @@ layer(ClientLayer, { excludeTestServices: true })("KubeClientLive", (it) => {
         messages.push(error.message, String(error), JSON.stringify(error))
       }
       const planted = `Secret "filer-creds" is invalid: data[secretKey]: Invalid value: "${secretValue}"`
+      const read = yield* client.getSecret("das", "filer-creds")
       for (const status of [400, 403, 404, 409, 422, 429, 500, 503]) {
         api.respondWith(status, { times: 1, message: planted })
         record(yield* Effect.flip(client.getSecret("das", "filer-creds")))
         api.respondWith(status, { times: 1, message: planted })
-        record(yield* Effect.flip(client.createSecret({
-          namespace: "das",
-          name: "echoed",
-          labels: {},
-          stringData: { secretKey: secretValue }
-        })))
+        record(yield* Effect.flip(client.replaceSecret(read, { secretKey: secretValue })))
       }
       api.resetConnections({ times: 1 })
       record(yield* Effect.flip(client.getSecret("das", "filer-creds")))

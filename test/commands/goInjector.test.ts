@@ -2,8 +2,9 @@
  * The image run by the Go injector's Deployment: its arguments
  * (`-service-name=filer-sidecar-injector -sidecar-config-file=...`, no
  * subcommand) start the server as the Go injector ran, against the API
- * server of a kubeconfig (here the fake one) with the Go injector's rights:
- * Secrets may be read but not created, so the CA is kept in memory. The
+ * server of a kubeconfig (here the fake one) with the Go injector's objects
+ * and rights: no CA Secret, and Secrets may be read but not written, so the
+ * CA is kept in memory. The
  * webhook configuration the Go injector left gets the new CA, the template
  * comes from the file and follows its changes, and one warning names
  * today's command line. Then the same through the Dockerfile's ENTRYPOINT.
@@ -81,8 +82,9 @@ describe("the image under the Go injector's Deployment", () => {
   let kubeconfig: string
   beforeAll(async () => {
     api = await FakeApiServer.start({ objects: exampleClusterObjects() as Array<JsonObject> })
-    // The Go injector's ClusterRole: get on Secrets, no create.
+    // The Go injector's ClusterRole: get on Secrets, no create or update. (Its manifests have no CA Secret.)
     api.respondWith(403, { method: "POST", path: "/secrets" })
+    api.respondWith(403, { method: "PUT", path: "/secrets" })
     kubeconfig = path.join(tempDirectory("go-kubeconfig"), "config")
     api.writeKubeconfig(kubeconfig)
   })
@@ -126,7 +128,8 @@ describe("the image under the Go injector's Deployment", () => {
 
     // The CA stayed in memory: no Secret, and one warning saying what that means.
     expect(api.get("secrets", "das", "filer-sidecar-injector-tls")).toBeUndefined()
-    expect(warningsMatching(serve, /in memory.*replicas will not share a CA/).length).toBe(1)
+    expect(warningsMatching(serve, /filer-sidecar-injector-tls \(it does not exist\).*in memory.*replicas will not share a CA/).length)
+      .toBe(1)
     const deprecations = warningsMatching(serve, /deprecated/)
     expect(deprecations.map((line) => line.message)).toEqual([
       "the Go injector's arguments are deprecated; this runs `filer-sidecar-injector serve --service-name " +

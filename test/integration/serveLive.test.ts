@@ -4,13 +4,15 @@
  * answering over HTTPS. Readiness follows the configuration; the answer is
  * byte for byte the one `review --cluster` gives for the same objects; a
  * changed filers-list is used without a restart; in the self-signed mode the
- * CA is kept in a Secret and registered as the webhook's caBundle.
+ * CA is written into the Secret the manifests ship empty and registered as
+ * the webhook's caBundle.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { parse } from "yaml"
 import { FakeApiServer, type JsonObject } from "../support/fakeApiServer.ts"
 import {
   exampleClusterDir,
@@ -104,7 +106,9 @@ describe("serve against a live API server (KUBECONFIG → fake API server)", () 
 
   it("self-signed with --register-webhook: the CA kept in a Secret is registered as the caBundle and signs what is served", async () => {
     const args = ["--register-webhook", "filer-sidecar-injector-webhook"]
-    // One replica: two starting at once and sharing the Secret is test/server/tls.test.ts's (and RSA 4096 is slow).
+    // One replica: two starting at once and sharing the Secret is test/server/sharedCa.test.ts's (and RSA 4096 is slow).
+    // The Secret as the self-signed overlay ships it: empty, for the server to fill.
+    api.put(parse(fs.readFileSync(path.join(repoRoot, "manifests/overlays/self-signed/ca-secret.yaml"), "utf8")) as JsonObject)
     const serve = await spawnServe(args, liveEnv(writeKubeconfig(api)), 30_000)
     running.push(serve)
 

@@ -36,6 +36,8 @@ import {
 
 const webhookConfigurationName = "filer-sidecar-injector-webhook"
 const webhookName = "filer-sidecar-injector.das-zone.statcan"
+/** The self-signed overlay's CA Secret, shipped empty and filled by the server (`--service-name` + `-tls`). */
+const caSecretName = "filer-sidecar-injector-tls"
 
 // ---------------------------------------------------------------------------
 // The shapes read here (only the fields the checks use).
@@ -275,28 +277,6 @@ const allowed = (objects: ReadonlyArray<K8sObject>, account: Account, request: R
     ruleAllows(rule, request)
   )
 
-/**
- * The one right on Secrets shipped knowingly against the rules checked below:
- * the self-signed mode's Role may create its CA Secret in the injector's
- * namespace (RBAC cannot limit create by name).
- *
- * TO BE REMOVED when the manifests ship the CA Secret and the server only gets
- * and updates it by name: then delete this entry and the `create` rule in
- * manifests/overlays/self-signed/rbac.yaml, and make the self-signed overlay's
- * "may read and create the shared CA Secret" test expect no create.
- */
-const secretRightsUntilTheCaSecretIsShipped: ReadonlyArray<
-  { readonly kind: string; readonly namespace: string; readonly name: string; readonly verb: string }
-> = [
-  { kind: "Role", namespace: "das", name: "filer-sidecar-injector-tls", verb: "create" }
-]
-
-const isKnownSecretRight = (role: RoleObject, verb: string) =>
-  secretRightsUntilTheCaSecretIsShipped.some((exception) =>
-    exception.kind === role.kind && exception.name === role.metadata.name &&
-    exception.namespace === (role.metadata.namespace ?? "") && exception.verb === verb
-  )
-
 const onSecrets = (rule: PolicyRule) =>
   (rule.apiGroups ?? []).some((group) => group === "" || group === "*") &&
   (rule.resources ?? []).some((resource) => resource === "secrets" || resource === "*")
@@ -436,7 +416,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
       })
 
-      it("lets its ServiceAccount get Secrets by name only, never create, list or watch them, and use no wildcard", () => {
+      it("lets its ServiceAccount get and update Secrets by name only, never create, list or watch them, and use no wildcard", () => {
         const rules = rulesBoundTo(objects(), account())
         expect(rules.length).toBeGreaterThan(0)
         for (const { role, rule } of rules) {
@@ -444,12 +424,11 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
           for (const field of [rule.apiGroups, rule.resources, rule.verbs]) expect(field ?? [], where).not.toContain("*")
           if (!onSecrets(rule)) continue
           for (const verb of ["create", "list", "watch"]) {
-            if (rule.verbs.includes(verb) && !isKnownSecretRight(role, verb)) {
-              expect.fail(`${where} lets the injector ${verb} Secrets`)
-            }
+            expect(rule.verbs, `${where} lets the injector ${verb} Secrets`).not.toContain(verb)
           }
-          if (rule.verbs.includes("get")) {
-            expect(rule.resourceNames ?? [], `${where} gets Secrets without resourceNames`).not.toEqual([])
+          for (const verb of ["get", "update"]) {
+            if (!rule.verbs.includes(verb)) continue
+            expect(rule.resourceNames ?? [], `${where} lets the injector ${verb} Secrets without resourceNames`).not.toEqual([])
           }
         }
         // So a Secret the webhook has no business with stays out of reach, in a user namespace and in its own.
@@ -794,31 +773,33 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
       for (const rule of rules) expect(rule.resourceNames).toEqual([webhookConfigurationName])
     })
 
-    it("still has each right listed in secretRightsUntilTheCaSecretIsShipped (delete an entry once its rule is gone)", () => {
-      const rules = rulesBoundTo(objects(), account())
-      for (const exception of secretRightsUntilTheCaSecretIsShipped) {
-        const found = rules.some(({ role, rule }) => onSecrets(rule) && rule.verbs.includes(exception.verb) && isKnownSecretRight(role, exception.verb))
-        expect(found, JSON.stringify(exception)).toBe(true)
-      }
+    it("ships the CA Secret empty, Opaque and labelled, for the server to fill in place", () => {
+      const secret = named<K8sObject & { readonly type?: string; readonly data?: unknown; readonly stringData?: unknown }>(
+        objects(),
+        "Secret",
+        caSecretName,
+        account().namespace
+      )!
+      expect(secret).toBeDefined()
+      // kubernetes.io/tls would require tls.crt and tls.key; and apply must never overwrite what the server wrote.
+      expect(secret.type).toBe("Opaque")
+      expect(secret.data).toBeUndefined()
+      expect(secret.stringData).toBeUndefined()
+      // README "Uninstall" and the rollback select the server's Secret by this label.
+      expect(secret.metadata.labels).toMatchObject({ "app.kubernetes.io/component": "webhook-serving-certificate" })
     })
 
-    it("may read and create the shared CA Secret in its own namespace only", () => {
+    it("may get and update that one Secret in its own namespace, and create none", () => {
       const own = account().namespace
-      // The server moves on to filer-sidecar-injector-tls-2, -3... when a CA nears its end.
-      // It gives up after -20 (one a year), so those are all the names it may read.
-      for (const name of ["filer-sidecar-injector-tls", "filer-sidecar-injector-tls-2", "filer-sidecar-injector-tls-20"]) {
-        expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: own, name }), name).toBe(true)
-        expect(can({ verb: "get", apiGroup: "", resource: "secrets", namespace: "jane-doe", name }), name).toBe(false)
+      for (const verb of ["get", "update"]) {
+        expect(can({ verb, apiGroup: "", resource: "secrets", namespace: own, name: caSecretName }), verb).toBe(true)
+        expect(can({ verb, apiGroup: "", resource: "secrets", namespace: "jane-doe", name: caSecretName }), verb).toBe(false)
+        expect(can({ verb, apiGroup: "", resource: "secrets", namespace: own, name: `${caSecretName}-2` }), verb).toBe(false)
       }
-      expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: own })).toBe(true)
-      expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace: "jane-doe" })).toBe(false)
-      expect(can({ verb: "update", apiGroup: "", resource: "secrets", namespace: own, name: "filer-sidecar-injector-tls" }))
-        .toBe(false)
-      for (const role of ofKind<RoleObject>(objects(), "ClusterRole")) {
-        for (const rule of role.rules ?? []) {
-          if ((rule.resources ?? []).includes("secrets")) expect(rule.verbs).not.toContain("create")
-        }
+      for (const namespace of [own, "jane-doe"]) {
+        expect(can({ verb: "create", apiGroup: "", resource: "secrets", namespace }), namespace).toBe(false)
       }
+      expect(can({ verb: "delete", apiGroup: "", resource: "secrets", namespace: own, name: caSecretName })).toBe(false)
     })
   })
 })

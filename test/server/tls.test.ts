@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Logger, Redacted, Stream } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
@@ -10,9 +10,6 @@ import * as tls from "node:tls"
 import { X509Certificate } from "node:crypto"
 import { inspect } from "node:util"
 import { beforeAll } from "vitest"
-import { KubeError } from "../../src/cluster/errors.ts"
-import { KubeClient } from "../../src/cluster/KubeClient.ts"
-import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import type { ServingCertificateShape } from "../../src/server/tls/holder.ts"
 import type { TlsMaterial } from "../../src/server/tls/material.ts"
 import { type GeneratedMaterial, generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
@@ -358,131 +355,4 @@ describe("ServingCertificate.layerFromFiles", () => {
       )
       assert.deepStrictEqual(yield* handshake(port, { ca }), { fingerprint: fingerprint(pairB.certPem) })
     }).pipe(Effect.scoped))
-})
-
-// ---------------------------------------------------------------------------
-// Shared through a Secret
-// ---------------------------------------------------------------------------
-
-const sharedOptions = { secretName: "filer-sidecar-injector-tls", namespace, serviceName, caKeyBits: 2048 }
-
-const replica = (options: Parameters<typeof ServingCertificate.layerSelfSignedShared>[0] = sharedOptions) =>
-  Effect.gen(function*() {
-    return yield* ServingCertificate
-  }).pipe(Effect.provide(ServingCertificate.layerSelfSignedShared(options)))
-
-const memoryKube = () => KubeClient.layerMemory.pipe(Layer.provideMerge(MemoryCluster.layer([])))
-
-/** A pair valid for `validity`, stored as the shared Secret as a replica before us left it. */
-const storedPair = (validity: Duration.Input) =>
-  Effect.gen(function*() {
-    const pair = yield* generateSelfSigned({ serviceName, namespace, caKeyBits: 2048, validity })
-    yield* (yield* KubeClient).createSecret({
-      namespace,
-      name: sharedOptions.secretName,
-      labels: {},
-      stringData: { "ca.crt": pair.caPem, "tls.crt": pair.certPem, "tls.key": pair.keyPem }
-    })
-    return pair
-  })
-
-describe("ServingCertificate.layerSelfSignedShared", () => {
-  it.live("gives two replicas started at once the same CA and certificate", () =>
-    Effect.gen(function*() {
-      const cluster = yield* MemoryCluster
-      // Slow calls, so both replicas find no Secret and race to create it.
-      cluster.setLatency("20 millis")
-      const [one, two] = yield* Effect.all([replica(), replica()], { concurrency: 2 })
-      const caOne = yield* one.caPem
-      assert.isDefined(caOne)
-      assert.strictEqual(yield* two.caPem, caOne)
-      assert.strictEqual((yield* one.info).fingerprint256, (yield* two.info).fingerprint256)
-      assert.isTrue(new X509Certificate(one.materialUnsafe().certPem).verify(new X509Certificate(caOne!).publicKey))
-
-      const stored = cluster.all().filter((object) => object.kind === "Secret")
-      assert.strictEqual(stored.length, 1)
-      const secret = yield* (yield* KubeClient).getSecret(namespace, sharedOptions.secretName)
-      assert.strictEqual(Redacted.value(secret.data["ca.crt"]!), caOne)
-
-      // A replica started later reuses it.
-      const three = yield* replica()
-      assert.strictEqual(yield* three.caPem, caOne)
-    }).pipe(Effect.provide(memoryKube())))
-
-  it.live("moves to the next Secret when the stored one expires soon, trusting both CAs meanwhile", () =>
-    Effect.gen(function*() {
-      const kube = yield* KubeClient
-      const old = yield* storedPair("10 days")
-      const cert = yield* replica()
-      const caPem = (yield* cert.caPem)!
-      const next = yield* kube.getSecret(namespace, `${sharedOptions.secretName}-2`)
-      const nextCa = Redacted.value(next.data["ca.crt"]!)
-      assert.isTrue(caPem.startsWith(nextCa.trimEnd()))
-      assert.include(caPem, old.caPem.trim())
-      assert.strictEqual(Redacted.value(next.data["tls.crt"]!), cert.materialUnsafe().certPem)
-    }).pipe(Effect.provide(memoryKube())))
-
-  it.live("a running replica moves to the next Secret before its certificate ends, and publishes it", () =>
-    Effect.gen(function*() {
-      const kube = yield* KubeClient
-      // A stored pair with seconds to live; renewal is due once under 2 s remain.
-      const old = yield* storedPair("5 seconds")
-      // The layer lives for the whole test: its renewal checks run in its scope.
-      const context = yield* Layer.build(
-        ServingCertificate.layerSelfSignedShared({ ...sharedOptions, minRemaining: "2 seconds", renewalCheckInterval: "100 millis" })
-      )
-      const cert = Context.get(context, ServingCertificate)
-      assert.strictEqual(fingerprint(cert.materialUnsafe().certPem), fingerprint(old.certPem))
-
-      const renewed = yield* cert.changes.pipe(
-        Stream.filter((material) => fingerprint(material.certPem) !== fingerprint(old.certPem)),
-        Stream.runHead,
-        Effect.timeout("20 seconds")
-      )
-      assert.isTrue(renewed._tag === "Some")
-      const next = yield* kube.getSecret(namespace, `${sharedOptions.secretName}-2`)
-      assert.strictEqual(cert.materialUnsafe().certPem, Redacted.value(next.data["tls.crt"]!))
-      // Both CAs are trusted while the old one is valid: replicas not yet renewed stay reachable.
-      const caPem = (yield* cert.caPem)!
-      assert.include(caPem, Redacted.value(next.data["ca.crt"]!).trim())
-      assert.include(caPem, old.caPem.trim())
-      assert.isTrue(yield* cert.ready)
-    }).pipe(Effect.scoped, Effect.provide(memoryKube())), 30_000)
-
-  // The Go injector's ClusterRole may get Secrets but not create them; other RBAC may not even get them.
-  for (const verb of ["create", "get"]) {
-    it.live(`keeps the CA in memory, with one warning, when it may not ${verb} the Secret`, () =>
-      Effect.gen(function*() {
-        const cluster = yield* MemoryCluster
-        cluster.addFault({
-          matches: (call) => call.resource === "secrets" && call.verb === verb,
-          error: (call) => KubeError.forbidden(call, 403)
-        })
-        const warnings: Array<string> = []
-        const cert = yield* replica().pipe(
-          Effect.provide(Logger.layer([Logger.make((entry) => {
-            if (entry.logLevel === "Warn") warnings.push(String(entry.message))
-          })]))
-        )
-        const caPem = yield* cert.caPem
-        assert.isDefined(caPem)
-        assert.isTrue(new X509Certificate(cert.materialUnsafe().certPem).verify(new X509Certificate(caPem!).publicKey))
-        assert.isTrue(yield* cert.ready)
-        assert.strictEqual(cluster.all().filter((object) => object.kind === "Secret").length, 0)
-        assert.strictEqual(warnings.length, 1)
-        assert.match(warnings[0]!, /in memory.*replicas will not share a CA.*rights on Secrets in namespace das that manifests\/overlays\/self-signed grants/)
-      }).pipe(Effect.provide(memoryKube())))
-  }
-
-  it.live("fails with a typed error when the Kubernetes API fails otherwise", () =>
-    Effect.gen(function*() {
-      const cluster = yield* MemoryCluster
-      cluster.addFault({
-        matches: (call) => call.resource === "secrets",
-        error: (call) => KubeError.requestFailed(call, "HTTP 422", 422)
-      })
-      const error = yield* Effect.flip(replica())
-      assert.strictEqual(error._tag, "KubeError")
-      assert.strictEqual(error._tag === "KubeError" ? error.reason : undefined, "request_failed")
-    }).pipe(Effect.provide(memoryKube())))
 })

@@ -57,23 +57,24 @@ export class ServingCertificate extends Context.Service<ServingCertificate, Serv
 
   /**
    * Like `layerSelfSigned`, but the CA, certificate and key live in the Secret
-   * `namespace/secretName` (keys `ca.crt`, `tls.crt`, `tls.key`), so every
-   * replica serves a certificate from the same CA. The first replica creates
-   * it; one that loses the race to create it reads the winner's.
+   * `namespace/secretName` (keys `ca.crt`, `tls.crt`, `tls.key`), which the
+   * manifests ship empty, so every replica serves a certificate from the same
+   * CA. The first replica fills it in place (an update guarded by the
+   * resourceVersion it read); one that loses the race serves the winner's.
    *
-   * A Secret that expires within `minRemaining` (30 days), is unusable, or
-   * lacks the Service's name is left alone and the next one in the chain
-   * `secretName-2`, `secretName-3`… is used (KubeClient cannot replace or
-   * delete Secrets); while the old CA is still valid, `caPem` holds both CAs
-   * so replicas still serving the old certificate stay trusted.
+   * A pair that expires within `minRemaining` (30 days), is unusable, or lacks
+   * the Service's name is replaced in place; the CA replaced stays in the
+   * Secret (`ca-previous.crt`) while it is valid, and `caPem` then holds both
+   * CAs so replicas still serving the old certificate stay trusted.
    *
-   * A running replica does the same every `renewalCheckInterval`: once its
-   * certificate is within `minRemaining` of its end, it moves to the next
-   * Secret and publishes the new material (`changes`, `onChange`), so a
-   * server that runs for a year never serves an expired certificate.
+   * Every `renewalCheckInterval` a running replica re-reads the Secret: it
+   * renews the pair when due, serves a pair another replica wrote, and
+   * publishes the new material (`changes`, `onChange`), so a server that runs
+   * for a year never serves an expired certificate.
    *
-   * Where reading or creating the Secret is forbidden, the CA is kept in
-   * memory (as the Go injector did), with a warning: replicas then do not share it.
+   * Where the Secret is missing, or reading or updating it is forbidden, the
+   * CA is kept in memory (as the Go injector did), with a warning naming the
+   * Secret: replicas then do not share it.
    */
   static readonly layerSelfSignedShared = (
     options: SharedSelfSignedOptions

@@ -1,51 +1,70 @@
 /**
- * The self-signed certificate shared by every replica through a chain of
- * Secrets `name`, `name-2`, `name-3`…, so one caBundle trusts them all. The
- * first replica creates a Secret; one that loses the race reads the winner's.
- * A Secret that cannot be served or expires soon is left alone (KubeClient
- * cannot replace or delete Secrets) and the next one in the chain is used,
- * both at start (`acquireShared`) and by a running replica (`renewShared`).
+ * The self-signed certificate shared by every replica through one Secret,
+ * `secretName`, which the self-signed overlay ships empty: the server only
+ * gets it and updates it by name, never creates one
+ * (docs/behaviour.md, "Who may call, and what it may read").
  *
- * Where the Secret may be neither read nor created (the Go injector's RBAC
- * cannot create Secrets), the CA is kept in memory, as the Go injector kept
+ * A replica serves the pair the Secret holds while it stays valid long
+ * enough. Otherwise (empty as shipped, unusable, near its end) it writes a new
+ * pair in place, guarded by the resourceVersion it read; a replica that loses
+ * that race re-reads and serves the winner's. The CA it replaces stays in the
+ * Secret (`ca-previous.crt`) and in the caBundle while it is valid, so replicas
+ * still serving the old certificate stay trusted.
+ *
+ * Every replica re-reads the Secret at each renewal check: it renews the pair
+ * when due, and otherwise picks up a pair another replica wrote. Peers thus
+ * follow a renewal within one check interval (6 hours), well inside the 30
+ * days a pair is renewed before its end, with no watch on Secrets to grant.
+ *
+ * Where the Secret does not exist (the Go injector's manifests, say) or may
+ * not be read or updated, the CA is kept in memory, as the Go injector kept
  * it: served and registered all the same, but not shared between replicas.
  */
 import { Clock, Duration, Effect, Redacted } from "effect"
 import { X509Certificate } from "node:crypto"
-import { hasReason, isKubeError } from "../../cluster/errors.ts"
+import { hasReason, isKubeError, type KubeError } from "../../cluster/errors.ts"
 import { retryKube, startupBudget } from "../../cluster/retry.ts"
 import { KubeClient } from "../../cluster/KubeClient.ts"
 import type { Secret } from "../../cluster/objects.ts"
 import { type CheckedPair, checkPair, logAnnotations, makeTlsMaterial, TlsMaterialError } from "./material.ts"
-import { checkGenerated, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
+import { type CertificateGenerationError, checkGenerated, generateSelfSigned, type SelfSignedOptions } from "./selfSigned.ts"
 
 export interface SharedSelfSignedOptions extends SelfSignedOptions {
   readonly secretName: string
-  /** A Secret is reused while both certificates in it stay valid this long: 30 days by default. */
+  /** A pair is kept while both certificates in it stay valid this long: 30 days by default. */
   readonly minRemaining?: Duration.Input
   /**
-   * How often a running replica checks whether the certificate it serves is
-   * within `minRemaining` of its end, and then moves to the next Secret:
-   * every 6 hours by default.
+   * How often a running replica re-reads the Secret, renews the pair when it
+   * is within `minRemaining` of its end, and serves a pair another replica
+   * wrote: every 6 hours by default.
    */
   readonly renewalCheckInterval?: Duration.Input
 }
 
-const secretLabels = {
-  "app.kubernetes.io/name": "filer-sidecar-injector",
-  "app.kubernetes.io/component": "webhook-serving-certificate"
+/** The Secret's keys: the pair served, its CA, and the CA it replaced (kept while valid). */
+const keys = { ca: "ca.crt", cert: "tls.crt", key: "tls.key", previousCa: "ca-previous.crt" } as const
+
+/** Writes that lose a race before one wins: two replicas need two. */
+const maxWriteAttempts = 3
+
+const minRemainingMillis = (options: SharedSelfSignedOptions) =>
+  Duration.toMillis(Duration.fromInputUnsafe(options.minRemaining ?? Duration.days(30)))
+
+/** `pem` when it is a certificate still valid at `now`. */
+const stillValid = (pem: string | undefined, now: number): string | undefined => {
+  if (pem === undefined) return undefined
+  try {
+    return now < new Date(new X509Certificate(pem).validTo).getTime() ? pem : undefined
+  } catch {
+    return undefined
+  }
 }
 
-/** Generations after the first before giving up: one a year, more than the injector will live. */
-const maxGenerations = 20
-
-const secretNameOf = (base: string, generation: number) => generation === 1 ? base : `${base}-${generation}`
-
 type SecretVerdict =
-  | { readonly usable: true; readonly checked: CheckedPair }
+  | { readonly usable: true; readonly checked: CheckedPair; readonly previousCa: string | undefined }
   | { readonly usable: false; readonly reason: string; readonly caPemStillValid: string | undefined }
 
-/** Whether a shared Secret can be served: complete, matching, issued by its CA, naming the Service, valid long enough. */
+/** Whether the Secret's pair can be served: complete, matching, issued by its CA, naming the Service, valid long enough. */
 const judgeSecret = (secret: Secret, options: SharedSelfSignedOptions, now: number): Effect.Effect<SecretVerdict> =>
   Effect.gen(function*() {
     const where = `secret ${secret.namespace}/${secret.name}`
@@ -53,40 +72,40 @@ const judgeSecret = (secret: Secret, options: SharedSelfSignedOptions, now: numb
       const entry = secret.data[key]
       return entry === undefined ? undefined : Redacted.value(entry)
     }
-    const caPem = value("ca.crt")
-    const certPem = value("tls.crt")
-    const keyPem = value("tls.key")
-    let ca: X509Certificate | undefined
-    try {
-      ca = caPem === undefined ? undefined : new X509Certificate(caPem)
-    } catch {
-      ca = undefined
-    }
-    const caStillValid = ca !== undefined && caPem !== undefined && now < new Date(ca.validTo).getTime()
-      ? caPem
-      : undefined
-    const unusable = (reason: string): SecretVerdict => ({ usable: false, reason, caPemStillValid: caStillValid })
+    const caPem = value(keys.ca)
+    const certPem = value(keys.cert)
+    const keyPem = value(keys.key)
+    const unusable = (reason: string): SecretVerdict => ({
+      usable: false,
+      reason,
+      caPemStillValid: stillValid(caPem, now)
+    })
+    if (Object.keys(secret.data).length === 0) return unusable(`${where} is empty (as shipped)`)
     if (caPem === undefined || certPem === undefined || keyPem === undefined) {
-      return unusable(`${where} lacks one of ca.crt, tls.crt, tls.key`)
+      return unusable(`${where} lacks one of ${keys.ca}, ${keys.cert}, ${keys.key}`)
     }
-    if (ca === undefined) return unusable(`${where} key ca.crt is not a PEM certificate`)
+    let ca: X509Certificate
+    try {
+      ca = new X509Certificate(caPem)
+    } catch {
+      return unusable(`${where} key ${keys.ca} is not a PEM certificate`)
+    }
     const checked = yield* Effect.result(checkPair(certPem, keyPem, caPem, {
-      cert: `${where} key tls.crt`,
-      key: `${where} key tls.key`
+      cert: `${where} key ${keys.cert}`,
+      key: `${where} key ${keys.key}`
     }))
     if (checked._tag === "Failure") return unusable(checked.failure.message)
     const leaf = checked.success.certificate
     if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) {
-      return unusable(`${where} key tls.crt was not issued by its ca.crt`)
+      return unusable(`${where} key ${keys.cert} was not issued by its ${keys.ca}`)
     }
     const host = `${options.serviceName}.${options.namespace}.svc`
-    if (leaf.checkHost(host) === undefined) return unusable(`${where} key tls.crt does not name ${host}`)
-    const minRemaining = Duration.toMillis(Duration.fromInputUnsafe(options.minRemaining ?? Duration.days(30)))
+    if (leaf.checkHost(host) === undefined) return unusable(`${where} key ${keys.cert} does not name ${host}`)
     const expires = Math.min(checked.success.info.notAfter.getTime(), new Date(ca.validTo).getTime())
-    if (expires - now < minRemaining) {
+    if (expires - now < minRemainingMillis(options)) {
       return unusable(`${where} expires at ${new Date(expires).toISOString()}, too soon to keep using it`)
     }
-    return { usable: true, checked: checked.success }
+    return { usable: true, checked: checked.success, previousCa: stillValid(value(keys.previousCa), now) }
   })
 
 /** Adds a previous CA, still valid, after the new one: replicas serving the old certificate stay trusted. */
@@ -101,123 +120,148 @@ const withPreviousCa = (checked: CheckedPair, previousCa: string | undefined): C
       })
     }
 
-/**
- * A Secret the ServiceAccount may not read or create. The one place that
- * tells a forbidden call from other failures, so the KubeError it reads can
- * change shape without touching the fallback.
- */
-const isForbidden = (error: unknown): boolean => isKubeError(error) && error.reason === "forbidden"
-
-/** Without a Secret to share it through: a CA of this replica's own, in memory, with one warning each time. */
-const inMemoryFallback = (options: SharedSelfSignedOptions, refused: { readonly message: string }) =>
-  Effect.gen(function*() {
-    const generated = yield* generateSelfSigned(options)
-    const checked = yield* checkGenerated(generated)
-    yield* Effect.logWarning(
-      `cannot keep the self-signed CA in the Secret ${options.namespace}/${options.secretName} (forbidden), ` +
-        "so it is kept in memory, as the Go injector did: replicas will not share a CA, and each registers its own " +
-        "in the webhook configuration, so run a single replica; to share it, give the ServiceAccount the rights " +
-        `on Secrets in namespace ${options.namespace} that manifests/overlays/self-signed grants`
-    ).pipe(Effect.annotateLogs({ ...logAnnotations(checked.info), refused: refused.message }))
-    return checked
-  })
+/** What a replica serves, and where it came from, for the log. */
+interface Held {
+  readonly checked: CheckedPair
+  /** `read`: the Secret's pair; `written`: a new pair this replica wrote into it; `memory`: not shared. */
+  readonly source: "read" | "written" | "memory"
+  /** Why a new pair was made. */
+  readonly reason?: string
+  /** The write lost a race first, and this is the winner's pair. */
+  readonly lostRace?: boolean
+}
 
 /**
- * The first usable Secret of the chain, created when the chain ends before
- * one is found, with the previous CA added while it is still valid. When
- * reading or creating it is forbidden, a CA kept in memory instead.
+ * The pair the Secret holds or, when it holds none that can be served, a new
+ * one written into it. Fails with the KubeError of the read or the write:
+ * `not_found` and `forbidden` are the caller's to fall back on.
  */
-export const acquireShared = (options: SharedSelfSignedOptions) =>
-  acquireFromSecrets(options).pipe(
-    Effect.catchIf(isForbidden, (refused) => inMemoryFallback(options, refused))
-  )
-
-const acquireFromSecrets = Effect.fnUntraced(function*(options: SharedSelfSignedOptions) {
+const fromSecret = Effect.fnUntraced(function*(
+  options: SharedSelfSignedOptions
+): Effect.fn.Return<Held, KubeError | CertificateGenerationError | TlsMaterialError, KubeClient> {
   const kube = yield* KubeClient
-  let previousCa: string | undefined
-  for (let generation = 1; generation <= maxGenerations; generation++) {
-    const name = secretNameOf(options.secretName, generation)
-    const now = yield* Clock.currentTimeMillis
-    const existing = yield* retryKube(kube.getSecret(options.namespace, name), startupBudget).pipe(
-      Effect.catchIf(hasReason("not_found"), () => Effect.succeed(undefined))
-    )
-    if (existing !== undefined) {
-      const verdict = yield* judgeSecret(existing, options, now)
-      if (verdict.usable) {
-        yield* Effect.logInfo("serving the shared self-signed certificate").pipe(
-          Effect.annotateLogs({ ...logAnnotations(verdict.checked.info), secret: `${options.namespace}/${name}` })
-        )
-        return withPreviousCa(verdict.checked, previousCa)
-      }
-      yield* Effect.logWarning("not using this shared certificate Secret; trying the next one").pipe(
-        Effect.annotateLogs({ reason: verdict.reason, next: secretNameOf(options.secretName, generation + 1) })
-      )
-      previousCa = verdict.caPemStillValid
-      continue
-    }
+  let lostRace = false
+  for (let attempt = 1; attempt <= maxWriteAttempts; attempt++) {
+    const secret = yield* retryKube(kube.getSecret(options.namespace, options.secretName), startupBudget)
+    const verdict = yield* judgeSecret(secret, options, yield* Clock.currentTimeMillis)
+    if (verdict.usable) return { checked: withPreviousCa(verdict.checked, verdict.previousCa), source: "read", lostRace }
 
     const generated = yield* generateSelfSigned(options)
-    const created = yield* retryKube(kube.createSecret({
-      namespace: options.namespace,
-      name,
-      labels: secretLabels,
-      stringData: { "ca.crt": generated.caPem, "tls.crt": generated.certPem, "tls.key": generated.keyPem }
-    }), startupBudget).pipe(
+    const previousCa = verdict.caPemStillValid
+    const values = {
+      [keys.ca]: generated.caPem,
+      [keys.cert]: generated.certPem,
+      [keys.key]: generated.keyPem,
+      ...(previousCa === undefined ? {} : { [keys.previousCa]: previousCa })
+    }
+    // A retried write that had gone through meets a conflict too: the re-read then finds our own pair.
+    const written = yield* retryKube(kube.replaceSecret(secret, values), startupBudget).pipe(
       Effect.as(true),
       Effect.catchIf(hasReason("conflict"), () => Effect.succeed(false))
     )
-    if (created) {
+    if (written) {
       const checked = yield* checkGenerated(generated)
-      yield* Effect.logInfo("generated the shared self-signed certificate and stored it").pipe(
-        Effect.annotateLogs({
-          ...logAnnotations(checked.info),
-          secret: `${options.namespace}/${name}`,
-          generationMillis: generated.generationMillis
-        })
-      )
-      return withPreviousCa(checked, previousCa)
+      return { checked: withPreviousCa(checked, previousCa), source: "written", reason: verdict.reason, lostRace }
     }
-
-    // Another replica created it meanwhile: serve theirs, so both share one CA.
-    const winner = yield* retryKube(kube.getSecret(options.namespace, name), startupBudget)
-    const verdict = yield* judgeSecret(winner, options, yield* Clock.currentTimeMillis)
-    if (!verdict.usable) {
-      return yield* new TlsMaterialError({
-        source: `secret ${options.namespace}/${name}`,
-        problem: `another replica created it, but it cannot be served: ${verdict.reason}`
-      })
-    }
-    yield* Effect.logInfo("another replica created the shared certificate first; serving theirs").pipe(
-      Effect.annotateLogs({ ...logAnnotations(verdict.checked.info), secret: `${options.namespace}/${name}` })
-    )
-    return withPreviousCa(verdict.checked, previousCa)
+    lostRace = true
   }
   return yield* new TlsMaterialError({
     source: `secret ${options.namespace}/${options.secretName}`,
-    problem: `none of the ${maxGenerations} Secrets ${options.secretName}, ${options.secretName}-2… is usable; delete them to start over`
+    problem: `it changed under each of ${maxWriteAttempts} attempts to write a new certificate into it`
   })
 })
 
+/** Why the Secret cannot hold the CA, for the errors that keep it in memory instead; undefined for the others. */
+const whyNotShared = (error: unknown): string | undefined =>
+  !isKubeError(error)
+    ? undefined
+    : error.reason === "not_found"
+    ? "it does not exist"
+    : error.reason === "forbidden"
+    ? `the ServiceAccount may not ${error.verb} it`
+    : undefined
+
+const cannotShare = (error: unknown): error is KubeError => whyNotShared(error) !== undefined
+
+/** Without the Secret: a CA of this replica's own, in memory, with one warning each time. */
+const inMemoryFallback = (options: SharedSelfSignedOptions, refused: KubeError) =>
+  Effect.gen(function*() {
+    const generated = yield* generateSelfSigned(options)
+    const checked = yield* checkGenerated(generated)
+    const secret = `${options.namespace}/${options.secretName}`
+    yield* Effect.logWarning(
+      `cannot keep the self-signed CA in the Secret ${secret} (${whyNotShared(refused)}), ` +
+        "so it is kept in memory, as the Go injector did: replicas will not share a CA, and each registers its own " +
+        "in the webhook configuration, so run a single replica; to share it, apply manifests/overlays/self-signed, " +
+        `which ships that Secret empty and lets the ServiceAccount get and update it by name`
+    ).pipe(Effect.annotateLogs({ ...logAnnotations(checked.info), secret, refused: refused.message }))
+    return { checked, source: "memory" } satisfies Held
+  })
+
+const secretAnnotation = (options: SharedSelfSignedOptions) => ({ secret: `${options.namespace}/${options.secretName}` })
+
+/** One line for what a replica now serves; the in-memory fallback has logged its warning already. */
+const logHeld = (held: Held, options: SharedSelfSignedOptions, renewing: boolean) => {
+  if (held.source === "memory") return Effect.void
+  const message = held.source === "written"
+    ? renewing
+      ? "renewed the shared self-signed certificate in its Secret"
+      : "generated the shared self-signed certificate and stored it in its Secret"
+    : held.lostRace
+    ? "another replica wrote the shared certificate first; serving theirs"
+    : renewing
+    ? "serving the shared certificate another replica wrote into the Secret"
+    : "serving the shared self-signed certificate"
+  return Effect.logInfo(message).pipe(Effect.annotateLogs({
+    ...logAnnotations(held.checked.info),
+    ...secretAnnotation(options),
+    ...(held.reason === undefined ? {} : { reason: held.reason })
+  }))
+}
+
 /**
- * One renewal check of a running replica: when the certificate it serves is
- * within `minRemaining` of its end, the next usable Secret (another replica's,
- * or one it creates) becomes the served material. A failure (the API down,
- * say) is logged and the old certificate kept until the next check.
+ * The Secret's pair, or a new one written into it, with the previous CA
+ * added while it is still valid. Where the Secret is missing or may not be
+ * read or updated, a CA kept in memory instead.
+ */
+export const acquireShared = (options: SharedSelfSignedOptions) =>
+  Effect.gen(function*() {
+    const held = yield* fromSecret(options).pipe(
+      Effect.catchIf(cannotShare, (refused) => inMemoryFallback(options, refused))
+    )
+    yield* logHeld(held, options, false)
+    return held.checked
+  })
+
+/**
+ * One check of a running replica: re-reads the Secret and serves what it
+ * holds now (renewed in place first when due), publishing only a change of
+ * certificate or of caBundle (a previous CA that expired leaves it). A replica
+ * without the Secret renews in memory when due, and otherwise keeps quiet. A
+ * failure (the API down, say) is logged and the current pair kept until the
+ * next check.
  */
 export const renewShared = (
   options: SharedSelfSignedOptions,
   holder: { readonly publish: (next: CheckedPair) => Effect.Effect<void>; readonly stateUnsafe: () => CheckedPair }
 ): Effect.Effect<void, never, KubeClient> =>
   Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const served = holder.stateUnsafe().info
-    const minRemaining = Duration.toMillis(Duration.fromInputUnsafe(options.minRemaining ?? Duration.days(30)))
-    if (served.notAfter.getTime() - now >= minRemaining) return
-    const next = yield* acquireShared(options)
-    if (next.info.fingerprint256 === served.fingerprint256) return
+    const served = holder.stateUnsafe()
+    const due = served.info.notAfter.getTime() - (yield* Clock.currentTimeMillis) < minRemainingMillis(options)
+    const held = yield* fromSecret(options).pipe(
+      Effect.catchIf(cannotShare, (refused) => due ? inMemoryFallback(options, refused) : Effect.succeed(undefined))
+    )
+    if (held === undefined) return
+    const next = held.checked
+    if (next.info.fingerprint256 === served.info.fingerprint256 && next.material.caPem === served.material.caPem) return
     yield* holder.publish(next)
-    yield* Effect.logInfo("renewed the shared self-signed certificate before it expires").pipe(
-      Effect.annotateLogs({ ...logAnnotations(next.info), previousFingerprint256: served.fingerprint256 })
+    if (next.info.fingerprint256 === served.info.fingerprint256) {
+      return yield* Effect.logInfo("the previous self-signed CA expired; it leaves the caBundle").pipe(
+        Effect.annotateLogs(secretAnnotation(options))
+      )
+    }
+    yield* logHeld(held, options, true).pipe(
+      Effect.annotateLogs({ previousFingerprint256: served.info.fingerprint256 })
     )
   }).pipe(
     Effect.catch((error) => renewalFailed(error.message)),
