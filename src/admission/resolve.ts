@@ -27,6 +27,12 @@ export interface Resolved {
 
 const isNotFound = hasReason("not_found")
 
+/**
+ * A 403 on one object: RBAC lacks its name. A 401 is not one object's
+ * problem (the injector's own credentials are refused), so it stays a failure.
+ */
+const isForbiddenByRbac = (error: KubeError): boolean => error.reason === "forbidden" && error.status === 403
+
 const infrastructure = (error: KubeError) => new InfrastructureFailure({ cause: error.reason, problem: error.message })
 
 /**
@@ -65,18 +71,29 @@ export const resolve = Effect.fnUntraced(function*(
   const retry = { ...(yield* KubeRetry), deadline: (yield* Clock.currentTimeMillis) + Duration.toMillis(budget) }
   const failing = new Failing()
 
-  /** One read, retried; `missing` when the object does not exist. */
-  const read = <A, B>(name: string, call: Effect.Effect<A, KubeError>, found: (a: A) => B, missing: B) =>
+  /**
+   * One read, retried; `missing` when the object does not exist, `forbidden`
+   * (when given) when RBAC refuses this object: otherwise a 403 is a failure.
+   */
+  const read = <A, B>(
+    name: string,
+    call: Effect.Effect<A, KubeError>,
+    found: (a: A) => B,
+    answers: { readonly missing: B; readonly forbidden?: B }
+  ) =>
     retryKube(Effect.tapError(call, (error) => failing.record(name, error)), retry).pipe(
       annotateKubeOutcome,
       Effect.map((answer) => {
         failing.forget(name)
         return found(answer)
       }),
-      Effect.catchIf(isNotFound, () => {
-        failing.forget(name)
-        return Effect.succeed(missing)
-      }),
+      Effect.catchIf(
+        (error) => isNotFound(error) || (answers.forbidden !== undefined && isForbiddenByRbac(error)),
+        (error) => {
+          failing.forget(name)
+          return Effect.succeed(isNotFound(error) ? answers.missing : answers.forbidden as B)
+        }
+      ),
       Effect.mapError(infrastructure)
     )
 
@@ -93,7 +110,7 @@ export const resolve = Effect.fnUntraced(function*(
       existingSharesName,
       kube.getConfigMap(namespace, existingSharesName),
       Option.some,
-      Option.none()
+      { missing: Option.none() }
     ).pipe(spanned("resolve.shares", () => ({ namespace })))
     // A namespace without shares needs no configuration: its pods are admitted
     // unchanged (docs/behaviour.md, "When a pod is mutated", 4) even while filers-list or the template is broken.
@@ -113,7 +130,8 @@ export const resolve = Effect.fnUntraced(function*(
             access: secret.data[secretKeys.access],
             secret: secret.data[secretKeys.secret]
           }),
-          { _tag: "Missing" } as SecretLookup
+          // A 403 on one SVM's Secret skips that SVM (plan: secret_forbidden); the others still mount.
+          { missing: { _tag: "Missing" }, forbidden: { _tag: "Forbidden" } }
         ).pipe(
           Effect.map((lookup) => [svm, lookup] as const),
           spanned("resolve.secret", () => ({ namespace, svm, secret: secretNameFor(svm) })),

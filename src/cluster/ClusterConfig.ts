@@ -7,9 +7,11 @@
  * a change takes effect without a restart; an invalid update is logged and
  * the last good version kept; a watch that ends or fails is opened again.
  * Ready only after both have loaded once. Every reload attempt goes to the
- * `onReload` observer the composition hands in (the metrics).
+ * `onReload` observer the composition hands in (the metrics); every good
+ * filers list to the subscribers of `filersLoaded` (the server's review of
+ * which Secrets it may read, src/server/secretAccess.ts).
  */
-import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Result, Schedule, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, PubSub, Ref, Result, Schedule, Stream } from "effect"
 import { ConfigurationError } from "../domain/configurationError.ts"
 import { type Filers, filersListName, parseFilers } from "../domain/filers.ts"
 import { parseSidecarTemplate, type SidecarTemplate, sidecarTemplateName } from "../domain/template.ts"
@@ -33,6 +35,11 @@ export interface ClusterConfigShape {
   readonly ready: Effect.Effect<boolean>
   /** Waits until the first load attempt of both has ended, good or bad (for one-shot commands). */
   readonly settled: Effect.Effect<void>
+  /**
+   * Each good filers list as it loads: the one in use first (when there is
+   * one), then every reload, a renewed watch's included, changed or not.
+   */
+  readonly filersLoaded: Stream.Stream<Filers>
 }
 
 /** Called on every reload attempt, for metrics. */
@@ -62,7 +69,8 @@ const watchSlot = <A>(
   slot: Ref.Ref<Slot<A>>,
   settled: Deferred.Deferred<void>,
   options: WatchOptions,
-  source?: Pick<TemplateSource, "object" | "versions">
+  source?: Pick<TemplateSource, "object" | "versions">,
+  onLoaded: (value: A) => Effect.Effect<void> = () => Effect.void
 ) => {
   const object = source?.object ?? `ConfigMap ${namespace}/${name}`
   const observe: ReloadObserver = options.onReload ?? (() => Effect.void)
@@ -83,6 +91,7 @@ const watchSlot = <A>(
           yield* Ref.set(slot, { good: Option.some(parsed.success), problem: Option.none() })
           yield* Effect.logInfo(`${object} loaded (resourceVersion ${version.value.resourceVersion})`)
           yield* observe(object, "loaded")
+          yield* onLoaded(parsed.success)
         } else {
           yield* Ref.update(slot, (s) => ({ ...s, problem: Option.some(parsed.failure) }))
           yield* Effect.logError(`${parsed.failure.message}; keeping the last good version`)
@@ -148,8 +157,20 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
         const template = yield* Ref.make<Slot<SidecarTemplate>>({ good: Option.none(), problem: Option.none() })
         const filersSettled = yield* Deferred.make<void>()
         const templateSettled = yield* Deferred.make<void>()
+        // The latest list is kept for whoever subscribes later.
+        const filersLoaded = yield* PubSub.unbounded<Filers>({ replay: 1 })
         yield* Effect.forkScoped(
-          watchSlot(kube, injectorNamespace, filersListName, parseFilers, filers, filersSettled, options)
+          watchSlot(
+            kube,
+            injectorNamespace,
+            filersListName,
+            parseFilers,
+            filers,
+            filersSettled,
+            options,
+            undefined,
+            (list) => PubSub.publish(filersLoaded, list)
+          )
         )
         yield* Effect.forkScoped(
           watchSlot(
@@ -183,7 +204,8 @@ export class ClusterConfig extends Context.Service<ClusterConfig, ClusterConfigS
             Effect.all([Ref.get(filers), Ref.get(template)]),
             ([f, t]) => Option.isSome(f.good) && Option.isSome(t.good)
           ),
-          settled: Effect.asVoid(Effect.all([Deferred.await(filersSettled), Deferred.await(templateSettled)]))
+          settled: Effect.asVoid(Effect.all([Deferred.await(filersSettled), Deferred.await(templateSettled)])),
+          filersLoaded: Stream.fromPubSub(filersLoaded)
         })
       })
     )

@@ -11,7 +11,7 @@
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type KubeCall, KubeError, type Resource } from "./errors.ts"
 import { type Call, fromStatus, fromThrown } from "./live/classify.ts"
-import { type Failure, MemoryCluster } from "./MemoryCluster.ts"
+import { type Failure, MemoryCluster, type OwnAccessQuestion } from "./MemoryCluster.ts"
 import { type ConfigMap, metadataOf, type RawObject, replacedSecret, type Secret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface KubeClientShape {
@@ -52,7 +52,11 @@ export interface KubeClientShape {
   readonly getNamespace: (name: string) => Effect.Effect<RawObject, KubeError>
   /** Whether `review.user` may do this, by a SubjectAccessReview (the caller must be allowed to create one). */
   readonly reviewAccess: (review: AccessReview) => Effect.Effect<AccessReviewAnswer, KubeError>
+  /** Whether the injector itself may do this, by a SelfSubjectAccessReview (every authenticated user may create one). */
+  readonly reviewOwnAccess: (question: OwnAccessQuestion) => Effect.Effect<AccessReviewAnswer, KubeError>
 }
+
+export type { OwnAccessQuestion }
 
 /** A question for a SubjectAccessReview: may `user` `verb` the `resource` `name` in `namespace`? */
 export interface AccessReview {
@@ -201,7 +205,11 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
           call("subjectaccessreviews", "create", "", "", () =>
             Effect.fail(
               KubeError.forbidden({ resource: "subjectaccessreviews", namespace: "", objectName: "", verb: "create" }, 403)
-            ))
+            )),
+        // Its own access: as the cluster's access plan says (everything, unless a test said otherwise).
+        reviewOwnAccess: (question) =>
+          call("selfsubjectaccessreviews", "create", "", "", () =>
+            Effect.succeed({ allowed: cluster.mayI(question), reason: undefined }))
       })
     })
   )

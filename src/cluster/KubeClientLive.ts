@@ -81,6 +81,15 @@ const parseWatchLine = (call: Call, line: string): Stream.Stream<Option.Option<C
   }
 }
 
+/** The `status` of an answered (Self)SubjectAccessReview. */
+const accessAnswerOf = (answer: RawObject) => {
+  const status = Predicate.isObject(answer.status) ? answer.status as RawObject : {}
+  return {
+    allowed: status.allowed === true,
+    reason: typeof status.reason === "string" && status.reason !== "" ? status.reason : undefined
+  }
+}
+
 /**
  * The KubeClient over the cluster `kc` points at. Every call gets
  * `ClusterSettings.kubeCallTimeout` (a watch: to open; then it streams as long as
@@ -230,13 +239,21 @@ export const layerFromKubeConfig = (
           return requestObject(call, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
             body,
             kind: "SubjectAccessReview"
-          }).pipe(Effect.map((answer) => {
-            const status = Predicate.isObject(answer.status) ? answer.status as RawObject : {}
-            return {
-              allowed: status.allowed === true,
-              reason: typeof status.reason === "string" && status.reason !== "" ? status.reason : undefined
-            }
-          }))
+          }).pipe(Effect.map(accessAnswerOf))
+        },
+
+        reviewOwnAccess: (question) => {
+          const call: Call = { resource: "selfsubjectaccessreviews", verb: "create", namespace: "", objectName: "" }
+          const { name, namespace, resource, verb } = question
+          const body: RawObject = {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SelfSubjectAccessReview",
+            spec: { resourceAttributes: { namespace, verb, resource, name } }
+          }
+          return requestObject(call, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+            body,
+            kind: "SelfSubjectAccessReview"
+          }).pipe(Effect.map(accessAnswerOf))
         }
       })
     })

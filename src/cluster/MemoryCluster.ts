@@ -71,6 +71,14 @@ export interface ChangeEvent {
   readonly object: RawObject
 }
 
+/** What a SelfSubjectAccessReview asks: may the caller `verb` the `resource` `name` in `namespace` ("" = all)? */
+export interface OwnAccessQuestion {
+  readonly namespace: string
+  readonly verb: string
+  readonly resource: string
+  readonly name: string
+}
+
 export interface FaultHandle {
   readonly hits: number
   readonly clear: () => void
@@ -89,6 +97,8 @@ export class MemoryClusterStore {
   private version = 0
   private compactedVersion = 0
   private latency: Duration.Duration = Duration.zero
+  // A cluster held as data has no RBAC: the injector may do anything, unless a test says otherwise.
+  private ownAccessAnswer: (question: OwnAccessQuestion) => boolean = () => true
 
   constructor(objects: Iterable<RawObject>) {
     for (const object of objects) this.put(object)
@@ -209,6 +219,16 @@ export class MemoryClusterStore {
     const ending = [...this.listeners]
     this.listeners.clear()
     for (const listener of ending) Queue.endUnsafe(listener.queue)
+  }
+
+  /** How the caller's own access reviews are answered from now on (default: everything allowed). */
+  allowOwnAccess(answer: (question: OwnAccessQuestion) => boolean): void {
+    this.ownAccessAnswer = answer
+  }
+
+  /** Whether the caller may do what `question` asks, as `allowOwnAccess` said. */
+  mayI(question: OwnAccessQuestion): boolean {
+    return this.ownAccessAnswer(question)
   }
 
   /** Delays every call that follows by `latency` (a slow API server). */

@@ -17,7 +17,9 @@ export const Resource = Schema.Literals([
   "namespaces",
   "subjectaccessreviews",
   // Written after an admission (src/admission/events/).
-  "events"
+  "events",
+  // Which connection Secrets the server may get, asked at start (src/server/secretAccess.ts).
+  "selfsubjectaccessreviews"
 ])
 export type Resource = typeof Resource.Type
 
@@ -29,7 +31,8 @@ const apiGroupOf: { readonly [R in Resource]: string } = {
   namespaces: "",
   mutatingwebhookconfigurations: "admissionregistration.k8s.io",
   subjectaccessreviews: "authorization.k8s.io",
-  events: ""
+  events: "",
+  selfsubjectaccessreviews: "authorization.k8s.io"
 }
 
 /**

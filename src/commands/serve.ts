@@ -24,6 +24,7 @@ import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import { plainCredentialsProblem } from "../server/callers.ts"
 import { keepWebhookRegistered, registerWebhook } from "../server/registerWebhook.ts"
 import { Readiness } from "../server/Readiness.ts"
+import { secretAccessReview } from "../server/secretAccess.ts"
 import { ServerSettings, serverSettings } from "../server/ServerSettings.ts"
 import { webhookServerLayer } from "../server/server.ts"
 import { TlsMaterialError } from "../server/tls/material.ts"
@@ -158,7 +159,8 @@ export const serveCommand = Command.make(
     const services = Layer.mergeAll(tlsLayer(flags.serviceName), ClientCa.layer, Readiness.layer).pipe(
       Layer.provideMerge(admissionLayer(kube))
     )
-    const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName)).pipe(
+    // The Secrets it may not get are told in the log and /readyz, as the filers list loads (cluster folder: all allowed).
+    const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName), secretAccessReview).pipe(
       Layer.provideMerge(services)
     )
     const logs = Layer.unwrap(

@@ -20,9 +20,14 @@ import {
 import type { Pod } from "./pod.ts"
 import { parseShareList, shareMountSuffix, unsafeShareReason } from "./shares.ts"
 
-/** What the credentials Secret of an SVM held, as far as planning needs it. */
+/**
+ * What the credentials Secret of an SVM held, as far as planning needs it.
+ * `Forbidden`: the API server answered 403 for this Secret alone, so RBAC
+ * lacks its name (docs/behaviour.md, "Skips and warnings").
+ */
 export type SecretLookup =
   | { readonly _tag: "Missing" }
+  | { readonly _tag: "Forbidden" }
   | {
     readonly _tag: "Found"
     readonly access: Redacted.Redacted<string> | undefined
@@ -30,6 +35,9 @@ export type SecretLookup =
   }
 
 export const secretKeys = { access: "S3_ACCESS", secret: "S3_SECRET" } as const
+
+/** What fixes a Secret the injector may not read: its name in the ClusterRole (src/domain/rbac.ts). */
+export const rbacFix = "re-run filer-sidecar-injector rbac"
 
 export interface PlannedShare {
   readonly share: string
@@ -190,6 +198,11 @@ export const plan = (input: PlanInput): Plan => {
     const lookup = secrets.get(svm) ?? { _tag: "Missing" }
     if (lookup._tag === "Missing") {
       skips.push({ svm, code: "secret_missing", reason: `Secret ${secretName} not found` })
+      continue
+    }
+    if (lookup._tag === "Forbidden") {
+      // RBAC first: a long SVM name cuts the warning's end (120 characters), not what is wrong.
+      skips.push({ svm, code: "secret_forbidden", reason: `RBAC forbids Secret ${secretName}: ${rbacFix}` })
       continue
     }
     if (isEmpty(lookup.access) || isEmpty(lookup.secret)) {

@@ -162,6 +162,11 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
       { method: "reviewAccess", resource: "subjectaccessreviews", verb: "create", namespace: "", objectName: "" },
       client.reviewAccess(review)
     ),
+  reviewOwnAccess: (question) =>
+    observeKubeCall(
+      { method: "reviewOwnAccess", resource: "selfsubjectaccessreviews", verb: "create", namespace: "", objectName: "" },
+      client.reviewOwnAccess(question)
+    ),
   createEvent: (event) =>
     observeKubeCall(
       { method: "createEvent", resource: "events", verb: "create", namespace: namespaceOf(event), objectName: nameOf(event) },

@@ -158,6 +158,11 @@ const ready = gauge(
   "ready",
   "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
 )()
+const secretsUnreadable = gauge(
+  "secrets_unreadable",
+  "Connection Secrets of filers-list the injector may not get, as its last SelfSubjectAccessReviews answered " +
+    "(their SVMs are skipped: secret_forbidden)"
+)()
 const eventsBy = labelled(
   counter("events_total", "Events recorded (created, or a repeat counted on the first) or dropped, by result")
 )
@@ -241,6 +246,10 @@ export const recordEvent = (result: EventResult): Effect.Effect<void> =>
 
 export const recordReady = (isReady: boolean): Effect.Effect<void> =>
   recording((context) => ready.updateUnsafe(isReady ? 1 : 0, context))
+
+/** How many connection Secrets the last review of the injector's own access found it may not get. */
+export const recordSecretsUnreadable = (count: number): Effect.Effect<void> =>
+  recording((context) => secretsUnreadable.updateUnsafe(count, context))
 
 export const recordHttpRequest = (url: string, status: number): Effect.Effect<void> =>
   recording((context) => {

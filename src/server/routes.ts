@@ -2,7 +2,7 @@
  * The webhook's HTTP surface:
  *   POST /inject   AdmissionReview in, AdmissionReview out (the original's path)
  *   GET  /healthz  alive
- *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise
+ *   GET  /readyz   200 once configuration and TLS are in place, 503 otherwise; warnings below
  *   GET  /metrics  Prometheus metrics, ready or not (observability/Metrics.ts)
  * Bad input gets the status docs/behaviour.md ("The response") lists and a JSON body naming the problem:
  * 400 (not JSON, not an AdmissionReview, no uid), 401 (no verified client certificate, when
@@ -132,13 +132,20 @@ const notReadyReason = (tlsReady: Effect.Effect<boolean>) =>
       : undefined
   })
 
+/**
+ * 200 `ok` or 503 `not ready: <why>`, then one `warning: ...` line for each
+ * thing worth knowing that leaves the replica ready (Readiness.warn).
+ */
 const readyz = (tlsReady: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET")
     const reason = yield* notReadyReason(tlsReady)
     yield* recordReady(reason === undefined)
-    return reason === undefined ? HttpServerResponse.text("ok\n") : HttpServerResponse.text(`not ready: ${reason}\n`, { status: 503 })
+    const warnings = (yield* (yield* Readiness).warnings).map((warning) => `warning: ${warning}\n`).join("")
+    return reason === undefined
+      ? HttpServerResponse.text(`ok\n${warnings}`)
+      : HttpServerResponse.text(`not ready: ${reason}\n${warnings}`, { status: 503 })
   })
 
 /** Answers whether ready or not: a replica that is not ready is the one worth looking at. */

@@ -10,7 +10,9 @@ import { parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
 import { KubeError } from "../../src/cluster/errors.ts"
+import { eventFor } from "../../src/admission/events/eventFor.ts"
 import {
+  admitSettled,
   answer,
   clusterObjects,
   configMap,
@@ -19,6 +21,7 @@ import {
   injectorNamespace,
   memoryPipeline,
   mutatedPod,
+  notebookContainer,
   notebookPod,
   type Pod,
   podReview,
@@ -40,9 +43,11 @@ const answerWith = (
     // Faults and latency start once the configuration has loaded, as they would in a running injector.
     yield* (yield* ClusterConfig).settled
     prepare(yield* MemoryCluster)
-    const review = podReview(notebookPod())
-    const reviewed = yield* answer(review)
-    return { review, response: reviewed.response }
+    const pod = notebookPod()
+    pod.metadata.name = "analysis-0"
+    const review = podReview(pod)
+    const admission = yield* admitSettled(review)
+    return { review, response: admission.review.response, admission }
   }).pipe(Effect.provide(Layer.mergeAll(memoryPipeline(objects, settings), quietLogs)))
 
 const transientOn = (resource: string) => ({
@@ -114,11 +119,39 @@ describe("the Kubernetes API failing", () => {
       )
     }))
 
-  it.effect("denies the pod naming the missing RBAC rule when reading a Secret is forbidden", () =>
+  it.effect("skips only the SVM whose Secret is forbidden (403), mounting the others, with one warning naming the Secret", () =>
     Effect.gen(function*() {
-      const { response } = yield* answerWith(clusterObjects(svms), {}, (c) => c.addFault(forbiddenOn("secrets")))
+      const twoSvms = [...svms, { svm: "fld9filersvm", shares: ["team-a"] }]
+      const forbidden = {
+        matches: (call: CallDescription) => call.resource === "secrets" && call.objectName === "fld5filersvm-conn-secret",
+        error: (call: CallDescription) => KubeError.forbidden(call, 403)
+      }
+      const { review, response, admission } = yield* answerWith(clusterObjects(twoSvms), {}, (c) => c.addFault(forbidden))
+      assert.isTrue(response.allowed)
+      const pod = mutatedPod(review, response)
+      assert.strictEqual(pod.spec.initContainers.length, 1)
+      assert.deepStrictEqual(
+        notebookContainer(pod).volumeMounts.map((m: Pod) => m.mountPath).filter((path: string) => path.includes("/filers/")),
+        ["/home/jovyan/filers/fld9filersvm/team-a"]
+      )
+      assert.deepStrictEqual(response.warnings, [
+        `filers: SVM "fld5filersvm" skipped: RBAC forbids Secret fld5filersvm-conn-secret: re-run filer-sidecar-injector rbac`
+      ])
+      const status = JSON.parse(pod.metadata.annotations["filer-injector-webhook.das-zone.statcan/status"])
+      assert.deepStrictEqual(status.skipped, [{ svm: "fld5filersvm", reason: "secret_forbidden" }])
+      assert.deepStrictEqual(admission.outcome.skipCounts, { secret_forbidden: 1 })
+      // The Event on the notebook says it too.
+      const event = eventFor(review, admission)
+      assert.strictEqual(event?.reason, "FilerSharesSkipped")
+      assert.include(event?.message, "RBAC forbids Secret fld5filersvm-conn-secret")
+    }))
+
+  it.effect("denies the pod when a Secret read is unauthorized (401): the injector's own credentials, not one Secret", () =>
+    Effect.gen(function*() {
+      const unauthorized = { ...forbiddenOn("secrets"), error: (call: CallDescription) => KubeError.forbidden(call, 401) }
+      const { response } = yield* answerWith(clusterObjects(svms), {}, (c) => c.addFault(unauthorized))
       assert.isFalse(response.allowed)
-      assert.include(response.status?.message, `resources=["secrets"] verbs=["get"] in namespace "jane-doe"`)
+      assert.include(response.status?.message, `unauthorized: cannot get secrets "jane-doe/fld5filersvm-conn-secret"`)
     }))
 
   it.effect("names the last error when the budget runs out while a retry still waits for its answer", () =>

@@ -109,6 +109,16 @@ describe("KubeClient over a memory cluster", () => {
       assert.strictEqual(third.data.filers, "[]")
     }).pipe(Effect.provide(memory([configMap("filers-list", { filers: "[]" })]))))
 
+  it.effect("answers its own access reviews: everything allowed, unless the cluster's access plan says otherwise", () =>
+    Effect.gen(function*() {
+      const kube = yield* KubeClient
+      const question = { namespace: "", verb: "get", resource: "secrets", name: "svm-conn-secret" }
+      assert.isTrue((yield* kube.reviewOwnAccess(question)).allowed)
+      ;(yield* MemoryCluster).allowOwnAccess((asked) => asked.name !== "svm-conn-secret")
+      assert.isFalse((yield* kube.reviewOwnAccess(question)).allowed)
+      assert.isTrue((yield* kube.reviewOwnAccess({ ...question, name: "other-conn-secret" })).allowed)
+    }).pipe(Effect.provide(memory([]))))
+
   it.live("watch: the current state, then each change, until the watches end", () =>
     Effect.gen(function*() {
       const kube = yield* KubeClient
@@ -166,6 +176,26 @@ describe("ClusterConfig over a memory cluster", () => {
       assert.strictEqual(yield* currentUrl, "https://old.example.test")
       cluster.put(configMap("filers-list", { filers: filers("https://new.example.test") }))
       yield* eventually(currentUrl, (url) => url === "https://new.example.test")
+    }).pipe(Effect.provide(configLayer([
+      configMap("filers-list", { filers: filers("https://old.example.test") }),
+      configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template })
+    ]))))
+
+  it.live("hands a late subscriber the filers list in use, then each good one that loads, never a bad one", () =>
+    Effect.gen(function*() {
+      const config = yield* ClusterConfig
+      const cluster = yield* MemoryCluster
+      yield* config.settled
+      const seen = yield* config.filersLoaded.pipe(
+        Stream.map((list) => list.get("svm")?.url),
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.forkChild
+      )
+      yield* Effect.sleep("10 millis")
+      cluster.put(configMap("filers-list", { filers: "not json" }))
+      cluster.put(configMap("filers-list", { filers: filers("https://new.example.test") }))
+      assert.deepStrictEqual(yield* Fiber.join(seen), ["https://old.example.test", "https://new.example.test"])
     }).pipe(Effect.provide(configLayer([
       configMap("filers-list", { filers: filers("https://old.example.test") }),
       configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template })

@@ -78,6 +78,21 @@ describe("explain against the API server", () => {
     expect(writes.every((request) => request.path.endsWith("/subjectaccessreviews"))).toBe(true)
   })
 
+  it("shows a Secret the API server forbids as a skip with the fix, and its access check failing", async () => {
+    // As the API server answers when fld9's Secret is not in the ClusterRole (allowAccess above).
+    const fault = api.respondWith(403, { path: "/secrets/fld9filersvm-conn-secret" })
+    const explanation = await explain("analysis")
+    fault.clear()
+    expect(explanation.decision).toBe("inject")
+    expect(explanation.mounted.map((mount) => mount.svm)).not.toContain("fld9filersvm")
+    expect(explanation.skipped).toContainEqual({
+      svm: "fld9filersvm",
+      reason: "secret_forbidden",
+      message: "RBAC forbids Secret fld9filersvm-conn-secret: re-run filer-sidecar-injector rbac"
+    })
+    expect(check(explanation, "secret fld9filersvm-conn-secret")?.ok).toBe(false)
+  })
+
   it("finds a notebook pod by label, and says so when the caller may not create access reviews", async () => {
     api.put({
       apiVersion: "v1",

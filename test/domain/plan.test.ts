@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { stripScheme, svmsNeedingSecrets } from "../../src/domain/plan.ts"
+import { formatWarning } from "../../src/domain/warnings.ts"
 import { filers, found, goodSecret, planFor } from "./fixtures.ts"
 
 const svmNames = (plan: ReturnType<typeof planFor>) => plan.svms.map((svm) => svm.svm)
@@ -65,6 +66,21 @@ describe("plan: SVMs skipped with a warning", () => {
     const plan = planFor({ svm: ["home"] }, { secrets: new Map([["svm", { _tag: "Missing" }]]) })
     expect(plan.svms).toEqual([])
     expect(plan.skips).toEqual([{ svm: "svm", code: "secret_missing", reason: "Secret svm-conn-secret not found" }])
+  })
+
+  it("skips an SVM whose Secret RBAC forbids, naming the Secret and the fix, and mounts the other SVMs", () => {
+    const secrets = new Map([["fld5filersvm", { _tag: "Forbidden" } as const], ["fld9filersvm", goodSecret]])
+    const plan = planFor({ fld5filersvm: ["home", "data"], fld9filersvm: ["team"] }, { secrets })
+    expect(svmNames(plan)).toEqual(["fld9filersvm"])
+    expect(plan.skips).toEqual([{
+      svm: "fld5filersvm",
+      code: "secret_forbidden",
+      reason: "RBAC forbids Secret fld5filersvm-conn-secret: re-run filer-sidecar-injector rbac"
+    }])
+    // The whole fix fits in one warning for SVM names as long as the usual ones.
+    expect(formatWarning(plan.skips[0]!)).toBe(
+      `filers: SVM "fld5filersvm" skipped: RBAC forbids Secret fld5filersvm-conn-secret: re-run filer-sidecar-injector rbac`
+    )
   })
 
   it.each([

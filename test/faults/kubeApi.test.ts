@@ -80,13 +80,32 @@ layer(faultLayer(), { excludeTestServices: true })("faults of the Kubernetes API
   })
 
   describe("403 Forbidden", () => {
-    it.effect("on a Secret: not retried, denied naming the missing RBAC rule", () =>
+    it.effect("on exactly one Secret: not retried; that SVM skipped with a warning naming the Secret, the others mounted", () =>
       Effect.gen(function*() {
         const api = yield* freshApi
-        api.clearRequests()
         const fault = api.respondWith(403, { path: secretPath })
+        // admitTimed applies the patch strictly to the pod as sent and validates the result.
         const timed = yield* admitTimed()
-        assertDenied(timed, `cannot get secrets "jane-doe/fld5filersvm-conn-secret"`, `resources=["secrets"]`)
+        assert.strictEqual(fault.hits, 1, "a 403 was retried")
+        assert.isTrue(timed.response.allowed)
+        assert.strictEqual(timed.response.patchType, "JSONPatch")
+        const mounted = (timed.pod.spec.initContainers ?? []).map((sidecar: { name: string }) => sidecar.name)
+        assert.strictEqual(mounted.length, 1)
+        assert.match(mounted[0], /fld9filersvm/)
+        const forbidden = (timed.response.warnings ?? []).filter((warning) => warning.includes("RBAC forbids"))
+        assert.deepStrictEqual(forbidden, [
+          `filers: SVM "fld5filersvm" skipped: RBAC forbids Secret fld5filersvm-conn-secret: re-run filer-sidecar-injector rbac`
+        ])
+        fault.clear()
+        assertInjected(yield* admitTimed())
+      }))
+
+    it.effect("on existing-shares: not retried, denied naming the missing RBAC rule", () =>
+      Effect.gen(function*() {
+        const api = yield* freshApi
+        const fault = api.respondWith(403, { path: sharesPath })
+        const timed = yield* admitTimed()
+        assertDenied(timed, `cannot get configmaps "jane-doe/existing-shares"`, `resources=["configmaps"]`)
         assert.strictEqual(fault.hits, 1, "a 403 was retried")
         // The API server's own text stays out of the answer.
         assert.notInclude(timed.response.status!.message, "system:serviceaccount")

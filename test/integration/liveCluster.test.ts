@@ -301,16 +301,20 @@ layer(
         yield* Effect.promise(() => api.waitFor(() => api.requestsAbandoned > abandoned, 2000, "the slow request to be abandoned"))
       }))
 
-    it.effect("403 on the Secret: denied at once, naming the missing RBAC rule", () =>
+    it.effect("403 on the Secret: that SVM skipped at once with a warning naming the Secret and RBAC, the rest mounted", () =>
       Effect.gen(function*() {
         const api = yield* fresh
         api.respondWith(403, { path: secretPath })
-        const { millis, response } = yield* admitExample()
-        assert.isFalse(response.allowed)
-        const message = response.status?.message ?? ""
-        assert.include(message, `resources=["secrets"]`)
-        assert.include(message, `verbs=["get"]`)
-        assert.include(message, `"jane-doe"`)
+        const review = exampleReview()
+        const { millis, response } = yield* admitExample(review.request.uid)
+        assert.isTrue(response.allowed)
+        const pod = mutatedPod(review, response)
+        assert.deepStrictEqual(
+          notebookContainer(pod).volumeMounts.map((mount: { mountPath: string }) => mount.mountPath)
+            .filter((mountPath: string) => mountPath.includes("/filers/")),
+          ["/home/jovyan/filers/fld9filersvm/research/team-a"]
+        )
+        assert.include(response.warnings?.join("\n"), "RBAC forbids Secret fld5filersvm-conn-secret")
         // Not retried: another try cannot be allowed.
         assert.strictEqual(secretReads(api).length, 1)
         assert.isBelow(millis, requestBudgetMillis)

@@ -22,6 +22,7 @@ import {
   repoRoot
 } from "../support/pipelineHarness.ts"
 import {
+  jsonLogs,
   postReview,
   request,
   type ServeProcess,
@@ -102,6 +103,28 @@ describe("serve against a live API server (KUBECONFIG → fake API server)", () 
     serve.child.kill("SIGTERM")
     expect(await serve.exited).toEqual({ code: 0, signal: null })
     expect(serve.stdout.concat(serve.stderr).join("\n")).not.toMatch(/FAKE-(ACCESS|SECRET)|PRIVATE KEY/)
+  })
+
+  it("says in its log and /readyz which connection Secrets it may not get, and stays ready", async () => {
+    api.put(objectNamed("filers-list"))
+    api.put(objectNamed("filer-sidecar-injector-json"))
+    // The ClusterRole lacks fld9's Secret, as after adding a filer without `rbac`.
+    api.allowAccess((question) => question.name !== "fld9filersvm-conn-secret")
+    try {
+      const pair = await writeServingPair(tempDirectory("live-tls"))
+      const serve = await spawnServe(["--tls-cert", pair.certFile, "--tls-key", pair.keyFile], liveEnv(writeKubeconfig(api)))
+      running.push(serve)
+      const readyz = () => request({ port: serve.port, ca: pair.caPem, path: "/readyz" })
+      await waitUntil(async () => (await readyz()).body.includes("warning"), "the warning in /readyz", 10_000)
+      const ready = await readyz()
+      expect(ready.status).toBe(200)
+      expect(ready.body).toBe("ok\nwarning: may not get secrets fld9filersvm-conn-secret (rbac: re-run `filer-sidecar-injector rbac`)\n")
+      const warned = jsonLogs(serve.stdout).filter((line) => line.message.startsWith("may not get secrets"))
+      expect(warned.map((line) => line.level)).toEqual(["WARN"])
+      expect(warned[0]!.message).toContain("fld9filersvm-conn-secret")
+    } finally {
+      api.allowAccess(() => true)
+    }
   })
 
   it("self-signed with --register-webhook: the CA kept in a Secret is registered as the caBundle and signs what is served", async () => {

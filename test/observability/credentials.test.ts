@@ -60,10 +60,15 @@ const serveExample = (credentialMode: CredentialMode) => {
     // Not a Pod that decodes, and not an AdmissionReview at all.
     yield* send(withUid({ ...example, request: { ...example.request, object: { spec: "nope" } } }, "leak-4"))
     yield* send("{\"kind\": \"AdmissionReview\"}")
-    // Denied: one Secret read forbidden, then one failing as a 503 until the budget runs out.
+    // One Secret forbidden (that SVM skipped); then denied: one Secret read unauthorized, then one failing
+    // as a 503 until the budget runs out.
     const failOn = (secretName: string, error: (call: CallDescription) => KubeError) =>
       cluster.addFault({ matches: (call) => call.objectName === secretName, error }, Infinity)
     failOn("fld5filersvm-conn-secret", (call) => KubeError.forbidden(call, 403))
+    const skipped = yield* send(withUid(example, "leak-5a"))
+    assert.include(skipped.body, "RBAC forbids Secret fld5filersvm-conn-secret")
+    cluster.clearFaults()
+    failOn("fld5filersvm-conn-secret", (call) => KubeError.forbidden(call, 401))
     const denied = yield* send(withUid(example, "leak-5"))
     assert.include(denied.body, "\"allowed\":false")
     cluster.clearFaults()
@@ -111,7 +116,7 @@ describe("credentials never leak", () => {
     it.live(`in ${mode} mode: not in a log line, a span or a metric`, () =>
       Effect.gen(function*() {
         const { metrics, observed, responses } = yield* serveExample(mode)
-        assert.strictEqual(responses.length, 8)
+        assert.strictEqual(responses.length, 9)
 
         const logs = parseLogs(observed.logs)
         // What was served is in the logs: one line per admission, the refused update, the denials.
@@ -121,6 +126,7 @@ describe("credentials never leak", () => {
           "skipped",
           "skipped",
           "invalid-pod",
+          "injected",
           "denied",
           "denied",
           "injected"
@@ -139,7 +145,7 @@ describe("credentials never leak", () => {
             const patch = (JSON.parse(body) as { response?: { patch?: string } }).response?.patch
             return patch === undefined ? [] : [JSON.stringify(decodePatchBase64(patch))]
           })
-          assert.strictEqual(patches.length, 2)
+          assert.strictEqual(patches.length, 3)
           assertNoLeak("the responses", [...responses, ...patches])
         } else {
           // The check itself works: plain mode's patch does carry them, as it must.

@@ -23,6 +23,11 @@ export const kinds: Readonly<Record<Resource, { kind: string; apiVersion: string
     apiVersion: "authorization.k8s.io/v1",
     group: "authorization.k8s.io"
   },
+  selfsubjectaccessreviews: {
+    kind: "SelfSubjectAccessReview",
+    apiVersion: "authorization.k8s.io/v1",
+    group: "authorization.k8s.io"
+  },
   mutatingwebhookconfigurations: {
     kind: "MutatingWebhookConfiguration",
     apiVersion: "admissionregistration.k8s.io/v1",

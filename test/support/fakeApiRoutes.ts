@@ -13,6 +13,7 @@
  *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}                                    replace (409 Conflict on a stale resourceVersion)
  *   DELETE /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
  *   GET|POST|PUT|DELETE /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations[/{name}]   the same, cluster-scoped
+ *   POST   /apis/authorization.k8s.io/v1/{subjectaccessreviews|selfsubjectaccessreviews}   answered by `allowAccess` (fakeApiServer.ts)
  *
  */
 import { Effect, Result } from "effect"

@@ -71,6 +71,10 @@ export interface FakeApiServerOptions {
   readonly objects?: Iterable<JsonObject>
   /** Serve HTTPS with this pair; `kubeConfig()` then trusts `caPem`. Default: plain HTTP. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem: string }
+  /** Who the token is, as a SelfSubjectAccessReview asks `allowAccess`. Default: the injector's ServiceAccount. */
+  readonly user?: string
+  /** How access reviews are answered from the start, as for `allowAccess`. */
+  readonly access?: (question: AccessQuestion) => boolean
 }
 
 /** The `spec.resourceAttributes` of a SubjectAccessReview, and its `spec.user`. */
@@ -85,9 +89,13 @@ export interface AccessQuestion {
 const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
 
 const subjectAccessReviewsPath = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+const selfSubjectAccessReviewsPath = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 export class FakeApiServer {
-  private accessAnswer: (question: AccessQuestion) => boolean = () => false
+  // The fake serves every request its token makes, so it allows every question unless told otherwise.
+  private accessAnswer: (question: AccessQuestion) => boolean = () => true
+  /** Who the token is: a SelfSubjectAccessReview asks about this user. */
+  readonly user: string
   /** Base URL, e.g. `http://127.0.0.1:40123`. */
   readonly url: string
   readonly port: number
@@ -107,10 +115,11 @@ export class FakeApiServer {
   private readonly server: http.Server | https.Server
   private readonly caPem: string | undefined
 
-  private constructor(server: http.Server | https.Server, token: string, caPem: string | undefined) {
+  private constructor(server: http.Server | https.Server, token: string, caPem: string | undefined, user: string) {
     this.server = server
     this.caPem = caPem
     this.token = token
+    this.user = user
     this.port = (server.address() as AddressInfo).port
     this.url = `${caPem === undefined ? "http" : "https"}://127.0.0.1:${this.port}`
   }
@@ -124,7 +133,8 @@ export class FakeApiServer {
       server.once("error", reject)
       server.listen(0, "127.0.0.1", () => resolve())
     })
-    const api = new FakeApiServer(server, options.token ?? "fake-token", options.tls?.caPem)
+    const user = options.user ?? "system:serviceaccount:das:filer-sidecar-injector"
+    const api = new FakeApiServer(server, options.token ?? "fake-token", options.tls?.caPem, user)
     server.on("connection", (socket) => {
       api.connectionCount += 1
       api.sockets.add(socket)
@@ -137,6 +147,7 @@ export class FakeApiServer {
       })
     })
     for (const object of options.objects ?? []) api.put(object)
+    if (options.access !== undefined) api.allowAccess(options.access)
     return api
   }
 
@@ -175,7 +186,10 @@ export class FakeApiServer {
     return structuredClone(this.store.put(defaulted(this.store, resource, namespace, object))!) as JsonObject
   }
 
-  /** How SubjectAccessReviews are answered from now on (default: every question denied). */
+  /**
+   * How SubjectAccessReviews, and the token user's SelfSubjectAccessReviews,
+   * are answered from now on (default: every question allowed).
+   */
   allowAccess(answer: (question: AccessQuestion) => boolean): void {
     this.accessAnswer = answer
   }
@@ -322,14 +336,15 @@ export class FakeApiServer {
     return this.store.addFault({ matches, wire }, match.times ?? Infinity)
   }
 
-  /** A SubjectAccessReview, answered by `allowAccess`. */
-  private async reviewAccess(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const body = await readBody(request, { group: "authorization.k8s.io", resource: "subjectaccessreviews", namespace: "", name: undefined })
+  /** A SubjectAccessReview, or a SelfSubjectAccessReview (about `user`), answered by `allowAccess`. */
+  private async reviewAccess(request: http.IncomingMessage, response: http.ServerResponse, self: boolean): Promise<void> {
+    const resource = self ? "selfsubjectaccessreviews" : "subjectaccessreviews"
+    const body = await readBody(request, { group: "authorization.k8s.io", resource, namespace: "", name: undefined })
     const spec = isObject(body.spec) ? body.spec : {}
     const attributes = isObject(spec.resourceAttributes) ? spec.resourceAttributes : {}
     const text = (value: unknown) => (typeof value === "string" ? value : "")
     const allowed = this.accessAnswer({
-      user: text(spec.user),
+      user: self ? this.user : text(spec.user),
       namespace: text(attributes.namespace),
       verb: text(attributes.verb),
       resource: text(attributes.resource),
@@ -370,7 +385,8 @@ export class FakeApiServer {
       request.resume()
       return sendStatus(response, 401, "Unauthorized")
     }
-    if (method === "POST" && parsed.pathname === subjectAccessReviewsPath) return this.reviewAccess(request, response)
+    if (method === "POST" && parsed.pathname === subjectAccessReviewsPath) return this.reviewAccess(request, response, false)
+    if (method === "POST" && parsed.pathname === selfSubjectAccessReviewsPath) return this.reviewAccess(request, response, true)
     if (route === undefined) return sendStatus(response, 404, "the server could not find the requested resource")
     try {
       await this.routes.serve(method, route, query, watch, request, response)

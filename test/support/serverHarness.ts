@@ -30,6 +30,7 @@ import type { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 import type { KubeRetry } from "../../src/cluster/retry.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
+import { secretAccessReview } from "../../src/server/secretAccess.ts"
 import { webhookServerLayer } from "../../src/server/server.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { ClientCa } from "../../src/server/tls/ClientCa.ts"
@@ -300,9 +301,10 @@ export interface InProcessOptions {
 }
 
 /**
- * Builds the server as `serve` does (webhookServerLayer over the pipeline,
- * Readiness, ServingCertificate, ClientCa), over an in-memory cluster, and waits until
- * the cluster configuration has loaded.
+ * Builds the server as `serve` does (webhookServerLayer and the review of
+ * its own access, over the pipeline, Readiness, ServingCertificate,
+ * ClientCa), over an in-memory cluster, and waits until the cluster
+ * configuration has loaded.
  */
 export const startInProcess = async (options: InProcessOptions): Promise<InProcessServer> => {
   const logs: Array<string> = []
@@ -328,7 +330,7 @@ export const startInProcess = async (options: InProcessOptions): Promise<InProce
     ? ClientCa.layerNone
     : ClientCa.layerFromFile(options.clientCa.file, { pollInterval: options.clientCa.pollInterval ?? "50 millis" })
   const services = Layer.mergeAll(certificate, clientCa, Readiness.layer).pipe(Layer.provideMerge(admission))
-  const layer = webhookServerLayer.pipe(
+  const layer = Layer.merge(webhookServerLayer, secretAccessReview).pipe(
     Layer.provideMerge(services),
     Layer.provideMerge(settings),
     Layer.provide(NodeServices.layer),
