@@ -158,6 +158,14 @@ const ready = gauge(
   "ready",
   "1 when this replica is ready for admissions (configuration and TLS loaded, not shutting down), else 0"
 )()
+const sharesCacheSynced = gauge(
+  "existing_shares_cache_synced",
+  "1 while the existing-shares cache follows the cluster (listed, its watch open), 0 while admissions read them live"
+)()
+const sharesCacheNamespaces = gauge(
+  "existing_shares_cache_namespaces",
+  "Namespaces whose existing-shares the cache holds (one it does not hold is read live)"
+)()
 const eventsBy = labelled(
   counter("events_total", "Events recorded (created, or a repeat counted on the first) or dropped, by result")
 )
@@ -234,6 +242,13 @@ export const recordConfigReload = (object: string, result: ReloadResultLabel): E
     if (result !== "watch-error") {
       configCurrentBy(label, () => ({ object: label })).updateUnsafe(result === "loaded" ? 1 : 0, context)
     }
+  })
+
+/** For SharesCache's observer: whether it is in sync, and how many namespaces it holds. */
+export const recordSharesCache = (state: { readonly inSync: boolean; readonly namespaces: number }): Effect.Effect<void> =>
+  recording((context) => {
+    sharesCacheSynced.updateUnsafe(state.inSync ? 1 : 0, context)
+    sharesCacheNamespaces.updateUnsafe(state.namespaces, context)
   })
 
 export const recordEvent = (result: EventResult): Effect.Effect<void> =>
