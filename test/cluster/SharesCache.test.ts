@@ -11,6 +11,7 @@ import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { type CallDescription, MemoryCluster, type MemoryClusterStore } from "../../src/cluster/MemoryCluster.ts"
 import { SharesCache, type SharesCacheOptions, type SharesCacheState } from "../../src/cluster/SharesCache.ts"
+import { eventually } from "../support/eventually.ts"
 import { configMap, quietLogs } from "../support/pipelineHarness.ts"
 
 const name = "existing-shares"
@@ -37,15 +38,8 @@ const failing = (cluster: MemoryClusterStore, verb: string) =>
     error: (call: CallDescription) => KubeError.transient({ ...call, resource: "configmaps" }, "the API server answered 503")
   })
 
-/** Polls `condition` every 5 ms; fails the test after `millis`. */
-const eventually = (what: string, condition: () => boolean, millis = 2000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!condition()) {
-      if (Date.now() > deadline) return assert.fail(`${what}: not within ${millis} ms`)
-      yield* Effect.sleep("5 millis")
-    }
-  })
+/** Waits (up to 2 s) until `condition` holds. */
+const until = (what: string, condition: () => boolean) => eventually(what, Effect.sync(condition), (holds) => holds, 2000)
 
 const dataOf = (cache: SharesCache["Service"], namespace: string) => cache.cached(namespace)?.data
 
@@ -56,16 +50,16 @@ describe("SharesCache", () => {
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       const cache = yield* SharesCache
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       assert.deepStrictEqual(dataOf(cache, "team-a"), shares("a"))
       // The watch ends and cannot be opened again, nor can the list: what the cache holds may be any age now.
       const list = failing(cluster, "list")
       failing(cluster, "watch")
       cluster.endWatches()
-      yield* eventually("out of sync", () => !inSync(cache) && list.hits > 0)
+      yield* until("out of sync", () => !inSync(cache) && list.hits > 0)
       assert.isUndefined(cache.cached("team-a"), "answered while it could not follow the cluster")
       cluster.clearFaults()
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       assert.deepStrictEqual(dataOf(cache, "team-a"), shares("a"))
       assert.deepStrictEqual(dataOf(cache, "team-b"), shares("b"))
       // Absence is not "no shares": the caller reads a namespace it does not hold live.
@@ -76,12 +70,12 @@ describe("SharesCache", () => {
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       const cache = yield* SharesCache
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       cluster.put(configMap("team-a", name, shares("a2")))
       cluster.put(configMap("team-c", name, shares("c")))
       cluster.put(configMap("team-b", "something-else", shares("not this one")))
       cluster.remove("configmaps", "team-b", name)
-      yield* eventually("the changes held", () => dataOf(cache, "team-c") !== undefined)
+      yield* until("the changes held", () => dataOf(cache, "team-c") !== undefined)
       assert.deepStrictEqual(dataOf(cache, "team-a"), shares("a2"))
       assert.deepStrictEqual(dataOf(cache, "team-c"), shares("c"))
       assert.isUndefined(cache.cached("team-b"))
@@ -93,15 +87,15 @@ describe("SharesCache", () => {
       const cache = yield* SharesCache
       const lists = counting(cluster, "list")
       const watches = counting(cluster, "watch")
-      yield* eventually("in sync", () => inSync(cache) && watches.hits === 1)
+      yield* until("in sync", () => inSync(cache) && watches.hits === 1)
       const listed = lists.hits
       cluster.addFault({ matches: (call) => call.verb === "watch", wire: { kind: "delay", millis: 200 } }, 1)
       cluster.endWatches()
       // Made while the next watch is on its way: it replays the change. Meanwhile the cache answers nothing.
       cluster.put(configMap("team-a", name, shares("while away")))
-      yield* eventually("out of sync", () => !inSync(cache))
+      yield* until("out of sync", () => !inSync(cache))
       assert.isUndefined(cache.cached("team-b"))
-      yield* eventually("the change held", () => dataOf(cache, "team-a")?.fld5filersvm === JSON.stringify(["while away"]))
+      yield* until("the change held", () => dataOf(cache, "team-a")?.fld5filersvm === JSON.stringify(["while away"]))
       assert.strictEqual(watches.hits, 2)
       assert.strictEqual(lists.hits, listed)
     }).pipe(Effect.provide(cacheOver())))
@@ -111,7 +105,7 @@ describe("SharesCache", () => {
       const cluster = yield* MemoryCluster
       const cache = yield* SharesCache
       const lists = counting(cluster, "list")
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       const listed = lists.hits
 
       // 410: while the next watch is on its way, a change, and the cluster forgets the changes since the cache's version.
@@ -119,18 +113,18 @@ describe("SharesCache", () => {
       cluster.endWatches()
       cluster.put(configMap("team-a", name, shares("after compaction")))
       cluster.compact()
-      yield* eventually("listed again", () => lists.hits === listed + 1 && inSync(cache))
+      yield* until("listed again", () => lists.hits === listed + 1 && inSync(cache))
       assert.deepStrictEqual(dataOf(cache, "team-a"), shares("after compaction"))
 
       // A watch that fails, and lists that fail: out of sync until a list and a watch pass.
       const refusedList = failing(cluster, "list")
       failing(cluster, "watch")
       cluster.endWatches()
-      yield* eventually("lists tried again", () => refusedList.hits >= 2)
+      yield* until("lists tried again", () => refusedList.hits >= 2)
       assert.isFalse(inSync(cache))
       assert.isUndefined(cache.cached("team-b"))
       cluster.clearFaults()
-      yield* eventually("in sync again", () => inSync(cache))
+      yield* until("in sync again", () => inSync(cache))
       assert.deepStrictEqual(dataOf(cache, "team-b"), shares("b"))
     }).pipe(Effect.provide(cacheOver())))
 
@@ -138,22 +132,22 @@ describe("SharesCache", () => {
     Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       const cache = yield* SharesCache
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       // Each `shares("x")` is 17 characters (key and value); an entry may have 50, all of them 60.
       cluster.put(configMap("team-a", name, shares("x".repeat(60))))
       cluster.put(configMap("team-c", name, shares("c")))
-      yield* eventually("team-c held", () => cache.cached("team-c") !== undefined)
+      yield* until("team-c held", () => cache.cached("team-c") !== undefined)
       assert.isUndefined(cache.cached("team-a"), "too large: read live, not its older version")
       cluster.put(configMap("team-d", name, shares("d")))
       cluster.put(configMap("team-e", name, shares("e")))
-      yield* eventually("team-e seen", () => cluster.get("configmaps", "team-e", name)._tag === "Some")
+      yield* until("team-e seen", () => cluster.get("configmaps", "team-e", name)._tag === "Some")
       yield* Effect.sleep("50 millis")
       const held = ["team-b", "team-c", "team-d", "team-e"].filter((namespace) => cache.cached(namespace) !== undefined)
       assert.deepStrictEqual(held, ["team-b", "team-c", "team-d"])
       // Room again: the next version of team-e is held.
       cluster.remove("configmaps", "team-b", name)
       cluster.put(configMap("team-e", name, shares("e2")))
-      yield* eventually("team-e held", () => cache.cached("team-e") !== undefined)
+      yield* until("team-e held", () => cache.cached("team-e") !== undefined)
     }).pipe(Effect.provide(cacheOver({ limits: { maxEntryCharacters: 50, maxTotalCharacters: 60 } }))))
 
   it.live("tells its observer whether it is in sync and how many namespaces it holds", () => {
@@ -161,13 +155,13 @@ describe("SharesCache", () => {
     return Effect.gen(function*() {
       const cluster = yield* MemoryCluster
       const cache = yield* SharesCache
-      yield* eventually("in sync", () => inSync(cache))
+      yield* until("in sync", () => inSync(cache))
       cluster.put(configMap("team-c", name, shares("c")))
-      yield* eventually("team-c held", () => cache.cached("team-c") !== undefined)
+      yield* until("team-c held", () => cache.cached("team-c") !== undefined)
       failing(cluster, "watch")
       failing(cluster, "list")
       cluster.endWatches()
-      yield* eventually("out of sync", () => !inSync(cache))
+      yield* until("out of sync", () => !inSync(cache))
       assert.deepStrictEqual(states[0], { inSync: false, namespaces: 0 })
       assert.deepStrictEqual(states.slice(-3), [
         { inSync: true, namespaces: 2 },
