@@ -18,9 +18,12 @@
  * resource version seen (bookmarks keep it recent); a watch that fails, a
  * version the server no longer has (410 Gone) included, means a new list.
  * Lists and watches that fail are tried again with the back-off of
- * `retry.ts`, forever; a cycle that was in sync starts the back-off over.
+ * `retry.ts`, forever; a cycle that followed the cluster for a while
+ * (`steadyAfter`) starts the back-off over, so a watch that fails after
+ * hours lists again at once, and one that keeps failing as soon as it
+ * opens does not make the API server list every namespace in a loop.
  */
-import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { existingSharesName } from "../domain/rbac.ts"
 import type { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
@@ -58,6 +61,15 @@ export interface SharesCacheOptions {
   readonly limits?: Partial<SharesCacheLimits>
 }
 
+/** One list and the watches that follow it: where the next watch starts, and since when they have followed the cluster. */
+interface Cycle {
+  resourceVersion: string
+  syncedAt: number | undefined
+}
+
+/** How long a list and its watches must have followed the cluster for their failure to start the back-off over. */
+const steadyAfter = Duration.seconds(10)
+
 /**
  * Follows the cluster into `entries` for as long as it runs: list, watch,
  * watch again from where the last one stopped; list again after a failure.
@@ -71,17 +83,19 @@ const follow = (kube: KubeClient["Service"], entries: SharesEntries, options: Sh
     return changed
   })
 
-  const apply = (event: ConfigMapWatchEvent, cycle: { resourceVersion: string; synced: boolean }) =>
+  const apply = (event: ConfigMapWatchEvent, cycle: Cycle) =>
     Effect.suspend(() => {
       switch (event.type) {
         case "OPENED": {
-          const first = !cycle.synced
-          cycle.synced = true
           entries.inSync = true
-          const said = first
-            ? Effect.logInfo(`existing-shares of ${entries.size} namespaces cached; following their changes`)
-            : Effect.void
-          return Effect.andThen(said, changed)
+          if (cycle.syncedAt !== undefined) return changed
+          return Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) => {
+              cycle.syncedAt = now
+              return Effect.logInfo(`existing-shares of ${entries.size} namespaces cached; following their changes`)
+            }),
+            Effect.andThen(changed)
+          )
         }
         case "BOOKMARK":
           cycle.resourceVersion = event.resourceVersion
@@ -100,7 +114,7 @@ const follow = (kube: KubeClient["Service"], entries: SharesEntries, options: Sh
 
   /** One list, then one watch after another; fails when a list or a watch does. */
   const cycle = Effect.suspend(() => {
-    const state = { resourceVersion: "", synced: false }
+    const state: Cycle = { resourceVersion: "", syncedAt: undefined }
     return Effect.gen(function*() {
       const list = yield* kube.listConfigMapsNamed(existingSharesName)
       entries.replaceAll(list.items)
@@ -113,11 +127,14 @@ const follow = (kube: KubeClient["Service"], entries: SharesEntries, options: Sh
         )
       }
     }).pipe(
-      // Once in sync, a failure (a dropped connection, 410 Gone) is a reason to list again now, not to back off.
-      Effect.catchIf(
-        () => state.synced,
-        (error: KubeError) =>
-          Effect.logWarning(`watch of existing-shares failed: ${error.message}; listing them again (admissions read them live meanwhile)`)
+      // After a steady while, a failure (a dropped connection, 410 Gone) is a reason to list again now, not to back off.
+      Effect.catch((error: KubeError) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          state.syncedAt !== undefined && now - state.syncedAt >= Duration.toMillis(steadyAfter)
+            ? Effect.logWarning(
+              `watch of existing-shares failed: ${error.message}; listing them again (admissions read them live meanwhile)`
+            )
+            : Effect.fail(error))
       )
     )
   })

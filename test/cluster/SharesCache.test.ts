@@ -7,6 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { type CallDescription, MemoryCluster, type MemoryClusterStore } from "../../src/cluster/MemoryCluster.ts"
@@ -127,6 +128,41 @@ describe("SharesCache", () => {
       yield* until("in sync again", () => inSync(cache))
       assert.deepStrictEqual(dataOf(cache, "team-b"), shares("b"))
     }).pipe(Effect.provide(cacheOver())))
+
+  it.effect("lists again at once after a steady while, and backs off when the watch fails soon after opening", () =>
+    Effect.gen(function*() {
+      const cluster = yield* MemoryCluster
+      const cache = yield* SharesCache
+      // The test clock: nothing waits unless the test moves it, so what happens without moving it happens at once.
+      const settle = Effect.repeat(Effect.yieldNow, { times: 200 })
+      yield* settle
+      assert.isTrue(inSync(cache))
+      const lists = counting(cluster, "list")
+      /** The next watch fails with 410: while it is on its way, a change and a compaction. */
+      const goneOnNextWatch = Effect.gen(function*() {
+        cluster.addFault({ matches: (call) => call.verb === "watch", wire: { kind: "delay", millis: 50 } }, 1)
+        cluster.endWatches()
+        cluster.put(configMap("team-a", name, shares(`gone ${lists.hits}`)))
+        cluster.compact()
+        yield* TestClock.adjust("50 millis")
+        yield* settle
+      })
+
+      // Failing a moment after the list: the back-off (an hour here) comes first.
+      yield* goneOnNextWatch
+      assert.strictEqual(lists.hits, 0)
+      assert.isFalse(inSync(cache))
+      yield* TestClock.adjust("2 hours")
+      yield* settle
+      assert.strictEqual(lists.hits, 1)
+      assert.isTrue(inSync(cache))
+
+      // Failing after a steady while: listed again at once.
+      yield* TestClock.adjust("11 seconds")
+      yield* goneOnNextWatch
+      assert.strictEqual(lists.hits, 2)
+      assert.isTrue(inSync(cache))
+    }).pipe(Effect.provide(cacheOver({ initialBackoff: "1 hour", maxBackoff: "1 hour" }))))
 
   it.live("does not hold an existing-shares past its size bound, nor past the total, and never an older version", () =>
     Effect.gen(function*() {
