@@ -18,11 +18,12 @@ import { KubeClient } from "../cluster/KubeClient.ts"
 import type { ManifestError } from "../cluster/manifestFiles.ts"
 import { MemoryCluster } from "../cluster/MemoryCluster.ts"
 import type { RawObject } from "../cluster/objects.ts"
+import { SharesCache } from "../cluster/SharesCache.ts"
 import type { SettingsError } from "../config/setting.ts"
 import type { AdmissionSettings } from "./AdmissionSettings.ts"
 import { KubeRetry } from "../cluster/retry.ts"
 import { observedKubeClient } from "../observability/Kube.ts"
-import { recordConfigReload } from "../observability/Metrics.ts"
+import { recordConfigReload, recordSharesCache } from "../observability/Metrics.ts"
 import { EventRecorder } from "./events/EventRecorder.ts"
 import type { AdmissionServices } from "./pipeline.ts"
 
@@ -37,11 +38,18 @@ export type AdmissionLayerServices = Exclude<AdmissionServices, AdmissionSetting
 export interface AdmissionLayerOptions {
   readonly watch?: WatchOptions
   readonly retry?: Layer.Layer<KubeRetry>
+  /**
+   * Hold every namespace's existing-shares, kept current by a cluster-wide
+   * watch (the server), instead of reading it on every admission (the
+   * one-shot commands, and tests of the reads themselves). Its list and
+   * watch follow the `watch` back-off.
+   */
+  readonly watchShares?: boolean
 }
 
 /**
- * Everything above the KubeClient: configuration cache, goofys policy, retry
- * policy, the Event recorder. The KubeClient it provides (to the pipeline, and to whatever the
+ * Everything above the KubeClient: configuration cache, existing-shares
+ * cache (or none), goofys policy, retry policy, the Event recorder. The KubeClient it provides (to the pipeline, and to whatever the
  * caller builds on top, e.g. the shared self-signed certificate) is `kube`
  * observed.
  */
@@ -55,8 +63,16 @@ export const admissionLayer = <E, R>(
     onReload: (object, result) =>
       Effect.andThen(recordConfigReload(object, result), onReload === undefined ? Effect.void : onReload(object, result))
   }
+  const shares = options.watchShares === true
+    ? SharesCache.layerWatching({
+      ...(options.watch?.initialBackoff === undefined ? {} : { initialBackoff: options.watch.initialBackoff }),
+      ...(options.watch?.maxBackoff === undefined ? {} : { maxBackoff: options.watch.maxBackoff }),
+      onChange: recordSharesCache
+    })
+    : SharesCache.layerUncached
   return Layer.mergeAll(
     ClusterConfig.layerWatching(watch),
+    shares,
     GoofysRetryPolicy.layer,
     options.retry ?? KubeRetry.layer,
     EventRecorder.layer

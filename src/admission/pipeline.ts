@@ -13,6 +13,7 @@ import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { GoofysRetryPolicy } from "../cluster/GoofysRetryPolicy.ts"
 import type { KubeClient } from "../cluster/KubeClient.ts"
 import type { KubeRetry } from "../cluster/retry.ts"
+import type { SharesCache } from "../cluster/SharesCache.ts"
 import {
   type AdmissionRequest,
   type AdmissionResponse,
@@ -35,7 +36,13 @@ import { type Admission, type Outcome, outcomeAttributes, skipSummary } from "./
 import { resolve } from "./resolve.ts"
 import { allow, allowWithPatch, answerInfrastructureFailure, rejectInvalidPod } from "./respond.ts"
 
-export type AdmissionServices = KubeClient | ClusterConfig | KubeRetry | AdmissionSettings | GoofysRetryPolicy
+export type AdmissionServices =
+  | KubeClient
+  | ClusterConfig
+  | SharesCache
+  | KubeRetry
+  | AdmissionSettings
+  | GoofysRetryPolicy
 
 const decodeReviewSchema = Schema.decodeUnknownResult(AdmissionReviewRequest)
 

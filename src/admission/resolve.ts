@@ -1,6 +1,7 @@
 /**
  * resolve: the only step that does I/O. Reads the injector's configuration
- * (held in memory), the namespace's share list, then the credentials Secrets
+ * (held in memory), the namespace's share list (from the watch-backed cache,
+ * else live), then the credentials Secrets
  * concurrently, each call retried (cluster/retry.ts), the whole within the
  * admission's budget.
  */
@@ -10,12 +11,14 @@ import { ClusterConfig } from "../cluster/ClusterConfig.ts"
 import { hasReason, type KubeError } from "../cluster/errors.ts"
 import { KubeClient } from "../cluster/KubeClient.ts"
 import { KubeRetry, retryKube } from "../cluster/retry.ts"
+import { SharesCache } from "../cluster/SharesCache.ts"
 import type { ShareSelection } from "../domain/selection.ts"
 import { secretNameFor } from "../domain/names.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
 import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Failures.ts"
 import { spanned } from "../observability/Traced.ts"
 import { InfrastructureFailure } from "./errors.ts"
+import { existingShares } from "./existingShares.ts"
 
 export const existingSharesName = "existing-shares"
 
@@ -67,6 +70,7 @@ export const resolve = Effect.fnUntraced(function*(
   selection?: ShareSelection
 ) {
   const kube = yield* KubeClient
+  const sharesCache = yield* SharesCache
   const clusterConfig = yield* ClusterConfig
   const retry = { ...(yield* KubeRetry), deadline: (yield* Clock.currentTimeMillis) + Duration.toMillis(budget) }
   const failing = new Failing()
@@ -106,12 +110,8 @@ export const resolve = Effect.fnUntraced(function*(
       spanned("resolve.clusterConfig"),
       Effect.result
     )
-    const sharesMap = yield* read(
-      existingSharesName,
-      kube.getConfigMap(namespace, existingSharesName),
-      Option.some,
-      { missing: Option.none() }
-    ).pipe(spanned("resolve.shares", () => ({ namespace })))
+    const sharesMap = yield* existingShares(sharesCache, namespace, () =>
+      read(existingSharesName, kube.getConfigMap(namespace, existingSharesName), Option.some, { missing: Option.none() }))
     // A namespace without shares needs no configuration: its pods are admitted
     // unchanged (docs/behaviour.md, "When a pod is mutated", 4) even while filers-list or the template is broken.
     if (Option.isNone(sharesMap)) return Option.none<Resolved>()

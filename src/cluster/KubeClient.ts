@@ -12,7 +12,17 @@ import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type KubeCall, KubeError, type Resource } from "./errors.ts"
 import { type Call, fromStatus, fromThrown } from "./live/classify.ts"
 import { type Failure, MemoryCluster, type OwnAccessQuestion } from "./MemoryCluster.ts"
-import { type ConfigMap, metadataOf, type RawObject, replacedSecret, type Secret, toConfigMap, toSecret } from "./objects.ts"
+import {
+  type ConfigMap,
+  type ConfigMapList,
+  type ConfigMapWatchEvent,
+  metadataOf,
+  type RawObject,
+  replacedSecret,
+  type Secret,
+  toConfigMap,
+  toSecret
+} from "./objects.ts"
 
 export interface KubeClientShape {
   readonly getConfigMap: (namespace: string, name: string) => Effect.Effect<ConfigMap, KubeError>
@@ -28,6 +38,19 @@ export interface KubeClientShape {
    * changed since, `not_found` when the Secret is gone.
    */
   readonly replaceSecret: (secret: Secret, values: Readonly<Record<string, string>>) => Effect.Effect<Secret, KubeError>
+  // `existing-shares` of every namespace, for the admissions' cache (SharesCache.ts); cluster-wide, by name only.
+  /** Every ConfigMap named `name`, in any namespace, and the resource version to watch them from. */
+  readonly listConfigMapsNamed: (name: string) => Effect.Effect<ConfigMapList, KubeError>
+  /**
+   * The changes to ConfigMaps named `name` after `resourceVersion`: `OPENED`
+   * once the server has accepted the watch, then the changes and bookmarks.
+   * Ends when the server ends the watch; a version too old to watch from
+   * fails it with a `transient` error of status 410 (list again).
+   */
+  readonly watchConfigMapsNamed: (
+    name: string,
+    resourceVersion: string
+  ) => Stream.Stream<ConfigMapWatchEvent, KubeError>
   /** A MutatingWebhookConfiguration as raw JSON. */
   readonly getWebhookConfiguration: (name: string) => Effect.Effect<RawObject, KubeError>
   /** Fails with a `conflict` when one of that name exists already. */
@@ -143,6 +166,32 @@ export class KubeClient extends Context.Service<KubeClient, KubeClientShape>()(
                 )
               ))
           ),
+        listConfigMapsNamed: (name) =>
+          call("configmaps", "list", "", name, () =>
+            Effect.sync(() => ({
+              items: cluster.list("configmaps", undefined)
+                .filter((object) => metadataOf(object).name === name)
+                .map(toConfigMap),
+              resourceVersion: String(cluster.resourceVersion)
+            }))),
+        watchConfigMapsNamed: (name, resourceVersion) => {
+          const described = { resource: "configmaps", verb: "watch", namespace: "", objectName: name } as const
+          const version = Number(resourceVersion)
+          return Stream.unwrap(
+            call("configmaps", "watch", "", name, () =>
+              Number.isInteger(version)
+                // As the API server answers a watch from a forgotten version: accepted, then an ERROR 410.
+                ? Effect.succeed(Stream.succeed<ConfigMapWatchEvent>({ type: "OPENED" }).pipe(
+                  Stream.concat(cluster.changesNamed("configmaps", name, version).pipe(
+                    Stream.mapError(() =>
+                      KubeError.transient(described, "the watch ended with an ERROR event (410 Expired)", { status: 410 })
+                    ),
+                    Stream.map((event): ConfigMapWatchEvent => ({ type: event.type, configMap: toConfigMap(event.object) }))
+                  ))
+                ))
+                : Effect.fail(KubeError.requestFailed(described, "the API server answered 400 Bad Request", 400)))
+          )
+        },
         replaceSecret: (secret, values) =>
           call("secrets", "update", secret.namespace, secret.name, () =>
             cluster.replace("secrets", replacedSecret(secret, values)).pipe(

@@ -14,7 +14,7 @@
  * not an event ends the watch with an error.
  */
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Duration, Effect, Layer, Option, Predicate, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Predicate, Result, Stream } from "effect"
 import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
@@ -23,7 +23,9 @@ import { type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
 // For the commands that load the live client lazily and need the kubeconfig itself (explain: its namespace).
 export { loadKubeConfig }
 import type { Call } from "./live/classify.ts"
+import { configMapsNamed, listParts } from "./live/configMapsNamed.ts"
 import { makeTransport } from "./live/transport.ts"
+import { parseWatchLine } from "./live/watchEvents.ts"
 import { type ConfigMap, metadataOf, type RawObject, replacedSecret, toConfigMap, toSecret } from "./objects.ts"
 
 export interface LiveOptions {
@@ -48,38 +50,14 @@ const webhookPath = (name?: string) =>
   (name === undefined ? "" : `/${encodeURIComponent(name)}`)
 
 /** One watch event line, as what the stream emits: nothing (BOOKMARK), the new state, or an error. */
-const parseWatchLine = (call: Call, line: string): Stream.Stream<Option.Option<ConfigMap>, KubeError> => {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(line)
-  } catch {
-    return Stream.fail(KubeError.transient(call, "the watch sent a line that is not JSON"))
-  }
-  if (!Predicate.isObject(parsed) || !("type" in parsed) || !("object" in parsed) || !Predicate.isObject(parsed.object)) {
-    return Stream.fail(KubeError.transient(call, "the watch sent something that is not a watch event"))
-  }
-  const object = parsed.object as RawObject
-  switch (parsed.type) {
-    case "ADDED":
-    case "MODIFIED":
-      return Stream.succeed(Option.some(toConfigMap(object)))
-    case "DELETED":
-      return Stream.succeed(Option.none())
-    case "BOOKMARK":
-      return Stream.empty
-    case "ERROR": {
-      const code = typeof object.code === "number" ? object.code : undefined
-      const reason = typeof object.reason === "string" && /^[A-Za-z]{1,64}$/.test(object.reason)
-        ? ` ${object.reason}`
-        : ""
-      return Stream.fail(
-        KubeError.transient(call, `the watch ended with an ERROR event${code === undefined ? "" : ` (${code}${reason})`}`)
-      )
-    }
-    default:
-      return Stream.fail(KubeError.transient(call, "the watch sent an event of unknown type"))
-  }
-}
+const configMapState = (call: Call, line: string): Stream.Stream<Option.Option<ConfigMap>, KubeError> =>
+  Result.match(parseWatchLine(call, line), {
+    onFailure: Stream.fail,
+    onSuccess: ({ object, type }) =>
+      type === "BOOKMARK"
+        ? Stream.empty
+        : Stream.succeed(type === "DELETED" ? Option.none() : Option.some(toConfigMap(object)))
+  })
 
 /** The `status` of an answered (Self)SubjectAccessReview. */
 const accessAnswerOf = (answer: RawObject) => {
@@ -103,10 +81,14 @@ export const layerFromKubeConfig = (
     KubeClient,
     Effect.gen(function*() {
       const { kubeCallTimeout } = yield* ClusterSettings
-      const { requestObject, streamLines } = yield* makeTransport(kc, kubeCallTimeout)
+      const transport = yield* makeTransport(kc, kubeCallTimeout)
+      const { requestObject, streamLines } = transport
       const watchTimeoutSeconds = Math.max(1, Math.round(options.watchTimeoutSeconds ?? 300))
 
       return KubeClient.of({
+        // existing-shares of every namespace, for the admissions' cache (SharesCache.ts).
+        ...configMapsNamed(transport, watchTimeoutSeconds, kubeCallTimeout),
+
         getConfigMap: (namespace, name) => {
           const call: Call = { resource: "configmaps", verb: "get", namespace, objectName: name }
           return requestObject(call, "GET", coreObjectsPath(namespace, "configmaps", name), { kind: "ConfigMap" }).pipe(
@@ -128,20 +110,11 @@ export const layerFromKubeConfig = (
           const urlPath = coreObjectsPath(namespace, "configmaps")
           return Stream.unwrap(
             Effect.gen(function*() {
-              const list = yield* requestObject(listCall, "GET", urlPath, {
+              const { items, resourceVersion } = yield* requestObject(listCall, "GET", urlPath, {
                 query: { fieldSelector },
                 kind: "ConfigMapList"
-              })
-              const metadata = Predicate.isObject(list.metadata) ? list.metadata as RawObject : {}
-              const resourceVersion = metadata.resourceVersion
-              if (typeof resourceVersion !== "string" || resourceVersion === "" || !Array.isArray(list.items)) {
-                return yield* Effect.fail(
-                  KubeError.requestFailed(listCall, "the answer is not a list with a resourceVersion")
-                )
-              }
-              const item = (list.items as ReadonlyArray<unknown>).find(
-                (item): item is RawObject => Predicate.isObject(item) && metadataOf(item as RawObject).name === name
-              )
+              }).pipe(Effect.flatMap((list) => listParts(listCall, list)))
+              const item = items.find((item) => metadataOf(item).name === name)
               const current = item === undefined ? Option.none() : Option.some(toConfigMap(item))
               const events = streamLines(watchCall, urlPath, {
                 watch: "true",
@@ -149,7 +122,7 @@ export const layerFromKubeConfig = (
                 resourceVersion,
                 timeoutSeconds: String(watchTimeoutSeconds)
               }).pipe(
-                Stream.flatMap((line) => parseWatchLine(watchCall, line)),
+                Stream.flatMap((line) => configMapState(watchCall, line)),
                 // The server promised to end it after timeoutSeconds; do not wait much longer.
                 Stream.interruptWhen(Effect.sleep(Duration.sum(Duration.seconds(watchTimeoutSeconds), kubeCallTimeout)))
               )

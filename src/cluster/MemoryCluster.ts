@@ -86,11 +86,18 @@ export interface FaultHandle {
 
 type Listener = { readonly key: string; readonly queue: Queue.Queue<Option.Option<RawObject>, import("effect/Cause").Done> }
 
+/** A watch of every object of one name, in any namespace. */
+type NamedWatcher = {
+  readonly matches: (event: ChangeEvent) => boolean
+  readonly queue: Queue.Queue<ChangeEvent, "expired" | import("effect/Cause").Done>
+}
+
 const keyOf = (resource: Resource, namespace: string, name: string) => `${resource}/${namespace}/${name}`
 
 export class MemoryClusterStore {
   private readonly objects = new Map<string, RawObject>()
   private readonly listeners = new Set<Listener>()
+  private readonly namedWatchers = new Set<NamedWatcher>()
   private readonly faults: Array<Fault> = []
   private readonly history: Array<ChangeEvent> = []
   private readonly changeListeners = new Set<(event: ChangeEvent) => void>()
@@ -150,12 +157,18 @@ export class MemoryClusterStore {
   }
 
   /**
-   * The objects of `resource` in `namespace` ("" for cluster-scoped ones)
-   * whose labels hold every `key=value` of `labels`, in insertion order.
+   * The objects of `resource` in `namespace` ("" for cluster-scoped ones,
+   * `undefined` for every namespace) whose labels hold every `key=value` of
+   * `labels`, in insertion order.
    */
-  list(resource: Resource, namespace: string, labels: Readonly<Record<string, string>> = {}): ReadonlyArray<RawObject> {
+  list(
+    resource: Resource,
+    namespace: string | undefined,
+    labels: Readonly<Record<string, string>> = {}
+  ): ReadonlyArray<RawObject> {
+    const prefix = namespace === undefined ? `${resource}/` : keyOf(resource, namespace, "")
     return [...this.objects.entries()].flatMap(([key, object]) => {
-      if (!key.startsWith(keyOf(resource, namespace, ""))) return []
+      if (!key.startsWith(prefix)) return []
       const metadata = (typeof object.metadata === "object" && object.metadata !== null ? object.metadata : {}) as RawObject
       const held = (typeof metadata.labels === "object" && metadata.labels !== null ? metadata.labels : {}) as RawObject
       return Object.entries(labels).every(([label, value]) => held[label] === value) ? [object] : []
@@ -213,12 +226,39 @@ export class MemoryClusterStore {
     )
   }
 
+  /**
+   * The changes to the objects of `resource` named `name`, in any namespace,
+   * after `version`, then every later one, until `endWatches`, as a watch
+   * from a resource version sees them; fails with "expired" when `compact`
+   * forgot some of them.
+   */
+  changesNamed(resource: Resource, name: string, version: number): Stream.Stream<ChangeEvent, "expired"> {
+    const matches = (event: ChangeEvent) => event.resource === resource && metadataOf(event.object).name === name
+    return Stream.callback<ChangeEvent, "expired">((queue) =>
+      Effect.acquireRelease(
+        // The missed changes and the subscription at once: no change can fall in between.
+        Effect.suspend(() => {
+          const missed = this.changesSince(version)
+          if (missed === "expired") return Effect.fail("expired" as const)
+          for (const event of missed) if (matches(event)) Queue.offerUnsafe(queue, event)
+          const watcher: NamedWatcher = { matches, queue }
+          this.namedWatchers.add(watcher)
+          return Effect.succeed(watcher)
+        }),
+        (watcher) => Effect.sync(() => this.namedWatchers.delete(watcher))
+      )
+    )
+  }
+
   /** Ends every open watch, as an API server does after its timeout. */
   endWatches(): void {
     // A snapshot: an ended watcher may subscribe again at once, and must not be ended again in this loop.
     const ending = [...this.listeners]
+    const endingNamed = [...this.namedWatchers]
     this.listeners.clear()
+    this.namedWatchers.clear()
     for (const listener of ending) Queue.endUnsafe(listener.queue)
+    for (const watcher of endingNamed) Queue.endUnsafe(watcher.queue)
   }
 
   /** How the caller's own access reviews are answered from now on (default: everything allowed). */
@@ -295,6 +335,9 @@ export class MemoryClusterStore {
     const event: ChangeEvent = { ...change, version: this.version }
     this.history.push(event)
     for (const listener of [...this.changeListeners]) listener(event)
+    for (const watcher of [...this.namedWatchers]) {
+      if (watcher.matches(event)) Queue.offerUnsafe(watcher.queue, event)
+    }
     for (const listener of [...this.listeners]) {
       if (listener.key === key) Queue.offerUnsafe(listener.queue, value)
     }

@@ -79,3 +79,21 @@ export const replacedSecret = (secret: Secret, values: Readonly<Record<string, s
   ...Redacted.value(secret.kept),
   data: Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString("base64")]))
 })
+/** Every ConfigMap of one name across the namespaces, and the resource version a watch of them starts from. */
+export interface ConfigMapList {
+  readonly items: ReadonlyArray<ConfigMap>
+  readonly resourceVersion: string
+}
+
+/** What a watch of ConfigMaps by name tells, in order. */
+export type ConfigMapWatchEvent =
+  /**
+   * The server has accepted the watch: every change after the resource
+   * version asked for follows. Always the first event; not sent by the API
+   * itself (the client says when the answer's head arrived), it tells the
+   * consumer from when it follows the cluster.
+   */
+  | { readonly type: "OPENED" }
+  | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly configMap: ConfigMap }
+  /** Nothing of interest changed up to `resourceVersion`: a later watch may start from there. */
+  | { readonly type: "BOOKMARK"; readonly resourceVersion: string }

@@ -156,8 +156,9 @@ export const serveCommand = Command.make(
       }
     )
     // admissionLayer passes the KubeClient through, observed: the shared self-signed CA and the registration use it too.
+    // A server answers many admissions: it holds every namespace's existing-shares, kept current by a watch.
     const services = Layer.mergeAll(tlsLayer(flags.serviceName), ClientCa.layer, Readiness.layer).pipe(
-      Layer.provideMerge(admissionLayer(kube))
+      Layer.provideMerge(admissionLayer(kube, { watchShares: true }))
     )
     // The Secrets it may not get are told in the log and /readyz, as the filers list loads (cluster folder: all allowed).
     const server = Layer.mergeAll(webhookServerLayer, registration(flags.serviceName), secretAccessReview).pipe(

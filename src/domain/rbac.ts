@@ -37,8 +37,11 @@ export const connectionSecretNames = (filers: Filers): ReadonlyArray<string> =>
   [...new Set([...filers.keys()].map(secretNameFor))].filter(isDns1123Subdomain).sort()
 
 /**
- * What the webhook reads in every user namespace: `existing-shares` and the
- * filers' connection Secrets, `get` by name only; and the Events it records there.
+ * What the webhook reads in every user namespace: `existing-shares` (got,
+ * and listed and watched cluster-wide for its cache: a rule limited by name
+ * allows a list or watch only with a `metadata.name` field selector, so no
+ * other ConfigMap can be read) and the filers' connection Secrets, `get` by
+ * name only; and the Events it records there.
  */
 export const injectorClusterRole = (filers: Filers): ClusterRole => {
   const secretNames = connectionSecretNames(filers)
@@ -47,7 +50,7 @@ export const injectorClusterRole = (filers: Filers): ClusterRole => {
     kind: "ClusterRole",
     metadata: { name: clusterRoleName, labels: { "app.kubernetes.io/name": "filer-sidecar-injector" } },
     rules: [
-      { apiGroups: [""], resources: ["configmaps"], resourceNames: [existingSharesName], verbs: ["get"] },
+      { apiGroups: [""], resources: ["configmaps"], resourceNames: [existingSharesName], verbs: ["get", "list", "watch"] },
       // An empty resourceNames would allow every Secret: with no filer, no rule at all.
       ...(secretNames.length === 0
         ? []

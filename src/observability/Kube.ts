@@ -103,6 +103,16 @@ const observeKubeClient = (client: KubeClientShape): KubeClientShape => ({
       { resource: "configmaps", verb: "watch", namespace, objectName },
       client.watchConfigMap(namespace, objectName)
     ),
+  listConfigMapsNamed: (objectName) =>
+    observeKubeCall(
+      { method: "listConfigMapsNamed", resource: "configmaps", verb: "list", namespace: "", objectName },
+      client.listConfigMapsNamed(objectName)
+    ),
+  watchConfigMapsNamed: (objectName, resourceVersion) =>
+    observeKubeWatch(
+      { resource: "configmaps", verb: "watch", namespace: "", objectName },
+      client.watchConfigMapsNamed(objectName, resourceVersion)
+    ),
   replaceSecret: (secret, values) =>
     observeKubeCall(
       { method: "replaceSecret", resource: "secrets", verb: "update", namespace: secret.namespace, objectName: secret.name },

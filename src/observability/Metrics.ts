@@ -163,6 +163,14 @@ const secretsUnreadable = gauge(
   "Connection Secrets of filers-list the injector may not get, as its last SelfSubjectAccessReviews answered " +
     "(their SVMs are skipped: secret_forbidden)"
 )()
+const sharesCacheSynced = gauge(
+  "existing_shares_cache_synced",
+  "1 while the existing-shares cache follows the cluster (listed, its watch open), 0 while admissions read them live"
+)()
+const sharesCacheNamespaces = gauge(
+  "existing_shares_cache_namespaces",
+  "Namespaces whose existing-shares the cache holds (one it does not hold is read live)"
+)()
 const eventsBy = labelled(
   counter("events_total", "Events recorded (created, or a repeat counted on the first) or dropped, by result")
 )
@@ -239,6 +247,13 @@ export const recordConfigReload = (object: string, result: ReloadResultLabel): E
     if (result !== "watch-error") {
       configCurrentBy(label, () => ({ object: label })).updateUnsafe(result === "loaded" ? 1 : 0, context)
     }
+  })
+
+/** For SharesCache's observer: whether it is in sync, and how many namespaces it holds. */
+export const recordSharesCache = (state: { readonly inSync: boolean; readonly namespaces: number }): Effect.Effect<void> =>
+  recording((context) => {
+    sharesCacheSynced.updateUnsafe(state.inSync ? 1 : 0, context)
+    sharesCacheNamespaces.updateUnsafe(state.namespaces, context)
   })
 
 export const recordEvent = (result: EventResult): Effect.Effect<void> =>

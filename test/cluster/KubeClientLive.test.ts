@@ -5,7 +5,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Duration, Effect, Exit, Fiber, Layer, Option, Queue, Redacted, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -15,6 +15,7 @@ import { loadKubeConfig, serviceAccountDirectory } from "../../src/cluster/live/
 import type { ConfigMap } from "../../src/cluster/objects.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
 import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
+import { collect, takeWithin } from "../support/streams.ts"
 import { FakeApi, FakeApiServer } from "../support/fakeApiServer.ts"
 
 const callTimeoutMillis = 300
@@ -79,19 +80,6 @@ const noSecretIn = (text: string) => {
   assert.notInclude(text, secretValue)
   assert.notInclude(text, Buffer.from(secretValue).toString("base64"))
 }
-
-/** Runs a stream in the background, its elements into a queue, so a test can act between elements. */
-const collect = <A, E>(stream: Stream.Stream<A, E>) =>
-  Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<A>()
-    const fiber = yield* Effect.forkChild(Stream.runForEach(stream, (value) => Queue.offer(queue, value)))
-    return { queue, fiber }
-  })
-
-const takeWithin = <A>(queue: Queue.Queue<A>) =>
-  Queue.take(queue).pipe(
-    Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.die(new Error("no element within 2 s")) })
-  )
 
 const dataOf = (state: Option.Option<ConfigMap>) => Option.map(state, (configMap) => configMap.data.filers)
 

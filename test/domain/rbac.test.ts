@@ -18,13 +18,13 @@ const secretRules = (filers: Filers) =>
   injectorClusterRole(filers).rules.filter((rule) => rule.resources.includes("secrets"))
 
 describe("the injector's ClusterRole from the filers list", () => {
-  it("gets existing-shares and each filer's connection Secret by name, and records Events; nothing else", () => {
+  it("gets, lists and watches existing-shares and gets each filer's connection Secret, by name; records Events; nothing else", () => {
     expect(injectorClusterRole(filersOf(["fld9filersvm", "fld5_filer_svm"]))).toEqual({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name: "filer-sidecar-injector", labels: { "app.kubernetes.io/name": "filer-sidecar-injector" } },
       rules: [
-        { apiGroups: [""], resources: ["configmaps"], resourceNames: ["existing-shares"], verbs: ["get"] },
+        { apiGroups: [""], resources: ["configmaps"], resourceNames: ["existing-shares"], verbs: ["get", "list", "watch"] },
         {
           apiGroups: [""],
           resources: ["secrets"],

@@ -47,14 +47,17 @@ export const faultLayer = (
     readonly objects?: ReadonlyArray<RawObject>
     readonly admission?: Partial<AdmissionSettingsShape>
     readonly cluster?: Partial<ClusterSettingsShape>
+    /** Hold existing-shares in the watch-backed cache, as `serve` does (default: read them live). */
+    readonly watchShares?: boolean
   } = {}
 ) =>
   Layer.unwrap(
     Effect.gen(function*() {
       const api = yield* FakeApi
       return admissionLayer(layerFromKubeConfig(api.kubeConfig(), { watchTimeoutSeconds: 60 }), {
-        // Quick recovery of the configuration watch, so tests need not wait long.
-        watch: { initialBackoff: "20 millis", maxBackoff: "200 millis" }
+        // Quick recovery of the configuration watch (and the shares cache's), so tests need not wait long.
+        watch: { initialBackoff: "20 millis", maxBackoff: "200 millis" },
+        watchShares: options.watchShares ?? false
       })
     })
   ).pipe(
@@ -150,21 +153,5 @@ export const settled = Effect.gen(function*() {
   yield* config.settled
 })
 
-/** Polls `condition` every 20 ms for up to `millis`; fails the test when it never holds. */
-export const eventually = <A, E, R>(
-  what: string,
-  attempt: Effect.Effect<A, E, R>,
-  condition: (value: A) => boolean,
-  millis = 5000
-) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    for (;;) {
-      const value = yield* attempt
-      if (condition(value)) return value
-      if (Date.now() > deadline) return assert.fail(`${what}: not within ${millis} ms`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
-
+export { eventually } from "../support/eventually.ts"
 export type { FakeApiServer }

@@ -454,7 +454,7 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         }
       })
 
-      it("allows what the server reads: its two ConfigMaps (watched by name), existing-shares and conn Secrets", () => {
+      it("allows what the server reads: its two ConfigMaps (watched by name), existing-shares (cached) and conn Secrets", () => {
         for (const name of ["filers-list", "filer-sidecar-injector-json"]) {
           for (const verb of ["get", "list", "watch"]) {
             expect(can({ verb, apiGroup: "", resource: "configmaps", namespace: ownNamespace(), name }), `${verb} ${name}`)
@@ -463,16 +463,23 @@ describe.skipIf(!kubectlAvailable)("kustomize manifests", () => {
         }
         expect(can({ verb: "get", apiGroup: "", resource: "configmaps", namespace: "jane-doe", name: "existing-shares" }))
           .toBe(true)
+        // The cache: one list and watch of every namespace, with the field selector metadata.name=existing-shares.
+        for (const verb of ["list", "watch"]) {
+          expect(can({ verb, apiGroup: "", resource: "configmaps", name: "existing-shares" }), `${verb} existing-shares`)
+            .toBe(true)
+        }
         expect(
           can({ verb: "get", apiGroup: "", resource: "secrets", namespace: "jane-doe", name: "fld5filersvm-conn-secret" })
         ).toBe(true)
       })
 
-      it("denies ConfigMap access beyond those names, and list or watch anywhere else", () => {
+      it("denies ConfigMap access beyond those names, and list or watch without a name", () => {
         expect(can({ verb: "list", apiGroup: "", resource: "configmaps", namespace: ownNamespace() })).toBe(false)
         expect(can({ verb: "watch", apiGroup: "", resource: "configmaps", namespace: "jane-doe" })).toBe(false)
-        expect(can({ verb: "list", apiGroup: "", resource: "configmaps", namespace: "jane-doe", name: "existing-shares" }))
-          .toBe(false)
+        for (const verb of ["list", "watch"]) {
+          expect(can({ verb, apiGroup: "", resource: "configmaps" }), `${verb} every ConfigMap`).toBe(false)
+          expect(can({ verb, apiGroup: "", resource: "configmaps", name: "kube-root-ca.crt" })).toBe(false)
+        }
         expect(can({ verb: "get", apiGroup: "", resource: "configmaps", namespace: "jane-doe", name: "kube-root-ca.crt" }))
           .toBe(false)
         for (const verb of ["create", "update"]) {

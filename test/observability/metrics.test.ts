@@ -156,6 +156,21 @@ describe("GET /metrics", () => {
     }).pipe(Effect.provide(servedRoutes(withoutFilers)), Effect.provide(observed.layer))
   })
 
+  it.live("the existing-shares cache: in sync, the namespaces it holds, its list and watch counted; no GET of it", () => {
+    const observed = observation()
+    return Effect.gen(function*() {
+      yield* (yield* ClusterConfig).settled
+      const samples = yield* scrapeUntil((samples) => valueOf(samples, m("existing_shares_cache_synced"), {}) === 1)
+      assert.strictEqual(valueOf(samples, m("existing_shares_cache_namespaces"), {}), 2)
+      assert.strictEqual((yield* post("/inject", reviewOf(1))).status, 200)
+      const after = yield* scrape
+      const kube = (labels: Record<string, string>) => valueOf(after, m("kube_requests_total"), labels)
+      assert.strictEqual(kube({ resource: "configmaps", verb: "list", outcome: "ok" }), 1)
+      assert.strictEqual(kube({ resource: "configmaps", verb: "get", outcome: "ok" }), 0)
+      assert.strictEqual(kube({ resource: "secrets", verb: "get", outcome: "ok" }), 2)
+    }).pipe(Effect.provide(servedRoutes(objects, {}, { watchShares: true })), Effect.provide(observed.layer))
+  })
+
   it.live("labels come from fixed sets: no namespace, pod, SVM, share or Secret name becomes a label", () => {
     const observed = observation()
     const namespace = "weird-ns"
@@ -205,7 +220,7 @@ describe("GET /metrics", () => {
         cause: failureCauses,
         outcome: kubeOutcomes,
         resource: ["configmaps", "secrets", "mutatingwebhookconfigurations", "events"],
-        verb: ["get", "watch", "create", "update"],
+        verb: ["get", "list", "watch", "create", "update"],
         object: ["filers-list", "filer-sidecar-injector-json", "other"],
         result: [...reloadResults, ...eventResults],
         route: httpRoutes,

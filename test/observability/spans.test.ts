@@ -9,6 +9,8 @@ import { Effect, Layer } from "effect"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { KubeError } from "../../src/cluster/errors.ts"
 import { type CallDescription, MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
+import { SharesCache } from "../../src/cluster/SharesCache.ts"
+import { eventually } from "../support/eventually.ts"
 import {
   answer,
   clusterObjects,
@@ -39,16 +41,21 @@ const objects = clusterObjects([
 
 const uid = "7d1e0c52-0000-4000-8000-00000000a001"
 
-/** Answers `review` with the pipeline over `objects`, every span kept. */
-const traced = (review: Pod, prepare: (cluster: MemoryCluster["Service"]) => void = () => {}) => {
+/** Answers `review` with the pipeline over `objects`, every span kept; with `watchShares`, once the cache is in sync. */
+const traced = (
+  review: Pod,
+  prepare: (cluster: MemoryCluster["Service"]) => void = () => {},
+  options: { readonly watchShares?: boolean } = {}
+) => {
   const observed = observation()
   return Effect.gen(function*() {
     yield* (yield* ClusterConfig).settled
+    if (options.watchShares === true) yield* eventually("the cache in sync", (yield* SharesCache).inSync, (inSync) => inSync)
     prepare(yield* MemoryCluster)
     const response = yield* answer(review)
     const root = only(observed.spans.filter((span) => span.name === "admission"), "admission span")
     return { response, spans: observed.spans, root }
-  }).pipe(Effect.provide(memoryPipeline(objects, {}, Layer.empty)), Effect.provide(observed.layer))
+  }).pipe(Effect.provide(memoryPipeline(objects, {}, Layer.empty, options)), Effect.provide(observed.layer))
 }
 
 const stages = ["decode", "decide", "resolve", "plan", "render", "diff", "encode"]
@@ -90,7 +97,7 @@ describe("the spans of one admission", () => {
       assert.notProperty(attributes, "admission.failure")
 
       const shares = only(childrenOf(spans, resolve).filter((span) => span.name === "resolve.shares"), "resolve.shares")
-      assert.strictEqual(attributesOf(shares)["k8s.outcome"], "ok")
+      assert.deepInclude(attributesOf(shares), { namespace: userNamespace, source: "live", "k8s.outcome": "ok" })
       const read = only(childrenOf(spans, shares), "read of existing-shares")
       assert.strictEqual(read.name, "KubeClient.getConfigMap")
       assert.strictEqual(read.kind, "client")
@@ -117,6 +124,17 @@ describe("the spans of one admission", () => {
       })
       const config = only(childrenOf(spans, resolve).filter((span) => span.name === "resolve.clusterConfig"), "config")
       assert.strictEqual(attributesOf(config)["config.outcome"], "ok")
+    }))
+
+  it.live("existing-shares from the cache: `resolve.shares` says so, and has no read under it", () =>
+    Effect.gen(function*() {
+      const { response, root, spans } = yield* traced(podReview(notebookPod(), { uid }), undefined, { watchShares: true })
+      assert.strictEqual(response.response.patchType, "JSONPatch")
+      const resolve = only(childrenOf(spans, root).filter((span) => span.name === "resolve"), "resolve")
+      const shares = only(childrenOf(spans, resolve).filter((span) => span.name === "resolve.shares"), "resolve.shares")
+      assert.deepStrictEqual(attributesOf(shares), { namespace: userNamespace, source: "cache" })
+      assert.deepStrictEqual(childrenOf(spans, shares), [])
+      assert.isFalse(spans.some((span) => span.name === "KubeClient.getConfigMap"))
     }))
 
   it.effect("a skipped pod: decode and decide only, the reason on the admission span", () =>

@@ -82,13 +82,17 @@ export const spanText = (span: Tracer.NativeSpan): string => {
  * The webhook's routes (as `serve` mounts them) over plain HTTP on a random
  * port, over a cluster of objects; the HttpClient it provides talks to it.
  */
-export const servedRoutes = (objects: Iterable<RawObject>, settings: AdmissionOverrides = {}) =>
+export const servedRoutes = (
+  objects: Iterable<RawObject>,
+  settings: AdmissionOverrides = {},
+  options: { readonly watchShares?: boolean } = {}
+) =>
   HttpRouter.serve(routes(Effect.succeed(true)), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layerTest),
     Layer.provideMerge(Readiness.layer),
     Layer.provideMerge(ServerSettings.layerValues()),
     // Logs as the caller's layer says (the harness would turn them off).
-    Layer.provideMerge(memoryPipeline(objects, settings, Layer.empty))
+    Layer.provideMerge(memoryPipeline(objects, settings, Layer.empty, options))
   )
 
 export interface Answer {

@@ -76,9 +76,11 @@ export class HttpError {
 export interface Route {
   readonly group: string
   readonly resource: Resource
-  /** "" for cluster-scoped resources. */
+  /** "" for cluster-scoped resources, and for a namespaced resource across every namespace. */
   readonly namespace: string
   readonly name: string | undefined
+  /** A namespaced resource across every namespace (`/api/v1/configmaps`): list and watch only. */
+  readonly allNamespaces?: boolean
 }
 
 export const parseRoute = (path: string): Route | undefined => {
@@ -88,6 +90,12 @@ export const parseRoute = (path: string): Route | undefined => {
     const resource = parts[4]
     if (resource !== "configmaps" && resource !== "secrets" && resource !== "events" && resource !== "pods") return undefined
     return { group: "", resource, namespace: parts[3]!, name: parts[5] }
+  }
+  // /api/v1/{resource}: a namespaced resource in every namespace
+  if (parts[0] === "api" && parts[1] === "v1" && parts.length === 3) {
+    const resource = parts[2]
+    if (resource !== "configmaps" && resource !== "secrets" && resource !== "events" && resource !== "pods") return undefined
+    return { group: "", resource, namespace: "", name: undefined, allNamespaces: true }
   }
   // /api/v1/namespaces/{name}: a Namespace, cluster-scoped
   if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces" && parts.length === 4) {

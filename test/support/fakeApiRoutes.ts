@@ -8,7 +8,9 @@
  *
  *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
  *   GET    /api/v1/namespaces/{ns}/{configmaps|secrets}[?fieldSelector=metadata.name%3D{name}]   a {Kind}List
- *   GET    ...same list path...&watch=true[&resourceVersion=N][&timeoutSeconds=S]                newline-delimited watch events
+ *   GET    /api/v1/{configmaps|secrets}[?fieldSelector=...]                                     the same, every namespace
+ *          ...either list path...&limit=N[&continue=TOKEN]                                      one page; metadata.continue names the next
+ *   GET    ...either list path...&watch=true[&resourceVersion=N][&timeoutSeconds=S]             newline-delimited watch events
  *   POST   /api/v1/namespaces/{ns}/{configmaps|secrets}                                           create (409 AlreadyExists)
  *   PUT    /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}                                    replace (409 Conflict on a stale resourceVersion)
  *   DELETE /api/v1/namespaces/{ns}/{configmaps|secrets}/{name}
@@ -90,12 +92,13 @@ export class ObjectRoutes {
       const labels = Object.fromEntries(
         (query.labelSelector ?? "").split(",").filter((term) => term !== "").map((term) => term.split("=", 2) as [string, string])
       )
-      const items = this.store.list(resource, namespace, labels)
+      const items = this.store.list(resource, route.allNamespaces === true ? undefined : namespace, labels)
         .filter((object) => name === undefined || (object.metadata as JsonObject).name === name)
         .map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest)
       const { kind, apiVersion } = kinds[resource]
-      return sendJson(response, 200, { kind: `${kind}List`, apiVersion, metadata: { resourceVersion: String(this.store.resourceVersion) }, items })
+      return sendJson(response, 200, { kind: `${kind}List`, apiVersion, ...this.page(items, query) })
     }
+    if (route.allNamespaces === true) throw new HttpError(405, `method ${method} is not allowed on ${resource} of every namespace`)
     if (method === "GET" || method === "DELETE") {
       const found = this.store.get(resource, namespace, route.name!)
       if (found._tag === "None") throw new HttpError(404, `${what} not found`)
@@ -128,6 +131,25 @@ export class ObjectRoutes {
     return sendJson(response, 200, replaced.success)
   }
 
+  /**
+   * The items of one page when the request has a `limit` (the next page's
+   * `continue` token in the metadata), else all of them. Unlike the API
+   * server, a later page is read from the objects as they are then, not as
+   * they were at the first page's resource version (which it reports).
+   */
+  private page(items: ReadonlyArray<unknown>, query: Readonly<Record<string, string>>) {
+    const limit = Number(query.limit)
+    const token = query.continue === undefined ? undefined : JSON.parse(Buffer.from(query.continue, "base64").toString("utf8"))
+    const resourceVersion = token?.resourceVersion ?? String(this.store.resourceVersion)
+    if (!Number.isInteger(limit) || limit <= 0) return { metadata: { resourceVersion }, items }
+    const start: number = token?.start ?? 0
+    const end = start + limit
+    const next = end < items.length
+      ? { continue: Buffer.from(JSON.stringify({ resourceVersion, start: end })).toString("base64"), remainingItemCount: items.length - end }
+      : {}
+    return { metadata: { resourceVersion, ...next }, items: items.slice(start, end) }
+  }
+
   private openWatch(
     route: Route,
     name: string | undefined,
@@ -146,7 +168,7 @@ export class ObjectRoutes {
     const from = query.resourceVersion
     if (from === undefined || from === "" || from === "0") {
       // No version: the current state as synthetic ADDED events, then live changes.
-      for (const object of this.store.list(route.resource, route.namespace)) {
+      for (const object of this.store.list(route.resource, route.allNamespaces === true ? undefined : route.namespace)) {
         if (name === undefined || (object.metadata as JsonObject).name === name) write(watcher, "ADDED", object)
       }
     } else {

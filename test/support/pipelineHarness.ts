@@ -219,13 +219,15 @@ export const pipelineSettings = (admission: AdmissionOverrides = {}) =>
  * The pipeline over a cluster of objects: instant Kubernetes retries, the
  * pipeline's settings over the defaults. `logs` reaches the configuration
  * watchers the layer starts as well as the admissions run with it (quiet by default).
+ * With `watchShares`, existing-shares come from the watch-backed cache, as in `serve`.
  */
 export const memoryPipeline = (
   objects: Iterable<RawObject>,
   settings: AdmissionOverrides = {},
-  logs: Layer.Layer<never> = quietLogs
+  logs: Layer.Layer<never> = quietLogs,
+  options: { readonly watchShares?: boolean } = {}
 ): PipelineLayer =>
-  memoryAdmissionLayer(objects, { retry: KubeRetry.layerInstant }).pipe(
+  memoryAdmissionLayer(objects, { retry: KubeRetry.layerInstant, watchShares: options.watchShares ?? false }).pipe(
     Layer.provideMerge(pipelineSettings(settings)),
     Layer.orDie,
     Layer.provideMerge(logs)

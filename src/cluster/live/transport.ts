@@ -47,6 +47,15 @@ export interface Transport {
     urlPath: string,
     query: Readonly<Record<string, string>>
   ) => Stream.Stream<string, KubeError>
+  /**
+   * The same, as an effect that succeeds once the answer's head has arrived
+   * (the server accepted the watch); the request is aborted with the scope.
+   */
+  readonly openLines: (
+    call: Call,
+    urlPath: string,
+    query: Readonly<Record<string, string>>
+  ) => Effect.Effect<Stream.Stream<string, KubeError>, KubeError, Scope.Scope>
 }
 
 interface Answer {
@@ -171,32 +180,32 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
           ? parseObject(call, answer.text, options.kind)
           : Effect.fail(fromStatus(call, answer.status, answer.headers, answer.text)))
 
-    const streamLines: Transport["streamLines"] = (call, urlPath, query) =>
-      Stream.unwrap(
-        Effect.gen(function*() {
-          // Aborted when the stream ends, fails or is interrupted: the request does not outlive it.
-          const controller = yield* Effect.acquireRelease(
-            Effect.sync(() => new AbortController()),
-            (controller) => Effect.sync(() => controller.abort())
-          )
-          const response = yield* Effect.tryPromise({
-            try: () => send("GET", urlPath, query, undefined, controller.signal),
+    const openLines: Transport["openLines"] = (call, urlPath, query) =>
+      Effect.gen(function*() {
+        // Aborted when the stream ends, fails or is interrupted: the request does not outlive it.
+        const controller = yield* Effect.acquireRelease(
+          Effect.sync(() => new AbortController()),
+          (controller) => Effect.sync(() => controller.abort())
+        )
+        const response = yield* Effect.tryPromise({
+          try: () => send("GET", urlPath, query, undefined, controller.signal),
+          catch: (error) => fromThrown(call, error)
+        }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
+        if (response.statusCode !== 200) {
+          const text = yield* Effect.tryPromise({
+            try: () => response.body.text(),
             catch: (error) => fromThrown(call, error)
           }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
-          if (response.statusCode !== 200) {
-            const text = yield* Effect.tryPromise({
-              try: () => response.body.text(),
-              catch: (error) => fromThrown(call, error)
-            }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
-            return yield* Effect.fail(fromStatus(call, response.statusCode, response.headers, text))
-          }
-          return Stream.fromAsyncIterable<Uint8Array, KubeError>(response.body, (error) => fromThrown(call, error)).pipe(
-            Stream.decodeText,
-            Stream.splitLines,
-            Stream.filter((line) => line.trim() !== "")
-          )
-        })
-      )
+          return yield* Effect.fail(fromStatus(call, response.statusCode, response.headers, text))
+        }
+        return Stream.fromAsyncIterable<Uint8Array, KubeError>(response.body, (error) => fromThrown(call, error)).pipe(
+          Stream.decodeText,
+          Stream.splitLines,
+          Stream.filter((line) => line.trim() !== "")
+        )
+      })
 
-    return { requestObject, streamLines }
+    const streamLines: Transport["streamLines"] = (call, urlPath, query) => Stream.unwrap(openLines(call, urlPath, query))
+
+    return { requestObject, streamLines, openLines }
   })
