@@ -91,6 +91,14 @@ type NamedWatcher = {
   readonly matches: (event: ChangeEvent) => boolean
   readonly queue: Queue.Queue<ChangeEvent, "expired" | import("effect/Cause").Done>
 }
+/**
+ * Changes kept for watches that resume from a resource version; older ones
+ * are forgotten as etcd compaction forgets them (a resume from before them is
+ * "expired", a 410 on the wire). Without a bound, a long-running in-memory
+ * server (`serve --cluster`, the benchmark) would keep every Event update it
+ * ever recorded.
+ */
+const historyLimit = 1024
 
 const keyOf = (resource: Resource, namespace: string, name: string) => `${resource}/${namespace}/${name}`
 
@@ -334,6 +342,11 @@ export class MemoryClusterStore {
   private notify(key: string, value: Option.Option<RawObject>, change: Omit<ChangeEvent, "version">): void {
     const event: ChangeEvent = { ...change, version: this.version }
     this.history.push(event)
+    if (this.history.length > historyLimit) {
+      // Half at a time, so that trimming costs O(1) per change on average.
+      const forgotten = this.history.splice(0, historyLimit / 2)
+      this.compactedVersion = forgotten[forgotten.length - 1].version
+    }
     for (const listener of [...this.changeListeners]) listener(event)
     for (const watcher of [...this.namedWatchers]) {
       if (watcher.matches(event)) Queue.offerUnsafe(watcher.queue, event)

@@ -8,7 +8,7 @@ import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { KubeError } from "../../src/cluster/errors.ts"
 import { KubeClient } from "../../src/cluster/KubeClient.ts"
 import { loadManifestDirectory } from "../../src/cluster/manifestFiles.ts"
-import { MemoryCluster } from "../../src/cluster/MemoryCluster.ts"
+import { MemoryCluster, MemoryClusterStore } from "../../src/cluster/MemoryCluster.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 import { ClusterSettings } from "../../src/cluster/ClusterSettings.ts"
 
@@ -269,4 +269,31 @@ describe("ClusterConfig over a memory cluster", () => {
       configMap("filers-list", { filers: filers("https://old.example.test") }),
       configMap("filer-sidecar-injector-json", { "sidecarconfig.json": template })
     ]))))
+})
+
+describe("the change history of a memory cluster", () => {
+  it("forgets the oldest changes past its bound, as etcd compaction does, so a long-running server does not grow", () => {
+    const store = new MemoryClusterStore([])
+    const event = (n: number): RawObject => ({
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "analysis.1", namespace: "jane-doe" },
+      count: n
+    })
+    store.put(event(1))
+    const first = store.resourceVersion
+    for (let n = 2; n <= 3000; n++) store.put(event(n))
+    const latest = store.resourceVersion
+    // A watch resuming from before what was kept is told so (a 410 on the wire) and lists again.
+    assert.strictEqual(store.changesSince(first), "expired")
+    // A recent one gets every change after its version, in order.
+    const recent = store.changesSince(latest - 10)
+    assert.notStrictEqual(recent, "expired")
+    assert.deepStrictEqual((recent as ReadonlyArray<{ version: number }>).map((change) => change.version), [
+      ...Array.from({ length: 10 }, (_, i) => latest - 9 + i)
+    ])
+    // What is kept stays within the bound, whatever the number of changes.
+    const kept = store.changesSince(store.resourceVersion - 1024)
+    assert.isTrue(kept === "expired" || kept.length <= 1024)
+  })
 })
