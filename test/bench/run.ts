@@ -5,7 +5,7 @@
  *   node test/bench/run.ts [--seconds 10] [--warmup 2] [--connections 16]
  *                          [--rate 200] [--rate-seconds 10] [--latency-ms 2]
  *                          [--kinds full,skipNoLabel,skipOptOut,noShares]
- *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate] [--api-tls]
+ *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate] [--skip-api] [--api-tls]
  *                          [--node-options "--max-semi-space-size=16"]
  *
  * The webhook runs with the image's NODE_OPTIONS (Dockerfile) unless
@@ -81,6 +81,7 @@ const { values: flags } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "skip-throughput": { type: "boolean", default: false },
     "skip-rate": { type: "boolean", default: false },
+    "skip-api": { type: "boolean", default: false },
     // The fake API server over HTTPS, its CA in a file the kubeconfig names, as in a pod (fakeApi.ts --tls).
     "api-tls": { type: "boolean", default: false },
     // Extra `node` flags for the webhook's process, e.g. V8 heap sizing.
@@ -372,6 +373,7 @@ const main = async () => {
   // 3. Fixed rate, in memory and through the fake API server
   const fixedRate: Array<Row & { readonly setup: string }> = []
   const readyThroughApi: Record<string, number> = {}
+  let cpuRatioToBareFloor: number | undefined
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
     /**
@@ -379,7 +381,7 @@ const main = async () => {
      * the webhook, autocannon's overallRate. `who` is the webhook or the floor
      * making the same reads (floor.ts --kubeconfig).
      */
-    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" = "webhook") => {
+    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" | "bare floor" = "webhook") => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
@@ -392,13 +394,13 @@ const main = async () => {
       const cpuMsPerRequest = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
       sampler.stop()
       const peakRssMiB = Math.round(sampler.peakMiB() * 10) / 10
-      if (who === "floor + reads") {
-        fixedRate.push({ label: `${setup} ${kind}, floor + reads`, setup, target: "floor + reads (paced)", kind, result: { ...paced, peakRssMiB, cpuMsPerRequest } })
+      if (who !== "webhook") {
+        fixedRate.push({ label: `${setup} ${kind}, ${who}`, setup, target: `${who} (paced)`, kind, result: { ...paced, peakRssMiB, cpuMsPerRequest } })
         log(
-          `  ${setup.padEnd(22)} ${kind.padEnd(10)} floor making the same reads: paced p50 ${paced.latencyMs.p50} ms, ` +
-            `p99 ${paced.latencyMs.p99} ms; ${cpuMsPerRequest} ms CPU per request`
+          `  ${setup.padEnd(22)} ${kind.padEnd(10)} ${who === "bare floor" ? "the bare floor" : "floor making the same reads"}: ` +
+            `paced p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms; ${cpuMsPerRequest} ms CPU per request`
         )
-        return
+        return cpuMsPerRequest
       }
       const webhookSide = loggedDurations(child.logFile, logLines)
       fixedRate.push({
@@ -423,16 +425,23 @@ const main = async () => {
           `(in the webhook p50 ${webhookSide.p50} ms, p99 ${webhookSide.p99} ms; ${cpuMsPerRequest} ms CPU per admission); ` +
           `autocannon overallRate p99 ${bursty.latencyMs.p99} ms`
       )
+      return cpuMsPerRequest
     }
     log(`\nfixed rate: ${rate} req/s for ${rateSeconds} s: paced (one request every ${1000 / rate} ms), then autocannon overallRate with ${rateConnections} connections`)
 
     const memory = await startWebhook("webhook-rate-memory", clusterArgs)
     const fullPatch = await checkOnce(memory.port, "full")
     if (!fs.existsSync(patchFile)) fs.writeFileSync(patchFile, fullPatch!)
-    await measure("memory cluster", memory.port, memory.child, "full")
+    const webhookCpu = await measure("memory cluster", memory.port, memory.child, "full")
     await stop(memory.child)
+    // The same rate answered with no work at all: the webhook's CPU per admission as a multiple of it.
+    const bare = await startFloor("floor.ts", "floor-rate-bare")
+    const bareCpu = await measure("memory cluster", bare.port, bare.child, "full", "bare floor")
+    await stop(bare.child)
+    cpuRatioToBareFloor = Math.round((webhookCpu / Math.max(0.001, bareCpu)) * 100) / 100
+    log(`  CPU per admission in memory / the bare floor's per request: ${cpuRatioToBareFloor}`)
 
-    for (const latency of [...new Set([0, latencyMs])]) {
+    for (const latency of flags["skip-api"] ? [] : [...new Set([0, latencyMs])]) {
       const kubeconfig = path.join(scratch, `kubeconfig-${latency}`)
       const api = spawnNode(
         [
@@ -478,6 +487,7 @@ const main = async () => {
     rssBeforeLoadMiB,
     peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
     webhookErrorLogLines: webhookErrors.length,
+    cpuRatioToBareFloor,
     fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
     readyThroughFakeApiMs: readyThroughApi,
     scratch
