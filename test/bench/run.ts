@@ -373,7 +373,7 @@ const main = async () => {
   // 3. Fixed rate, in memory and through the fake API server
   const fixedRate: Array<Row & { readonly setup: string }> = []
   const readyThroughApi: Record<string, number> = {}
-  let cpuRatioToBareFloor: number | undefined
+  let cpuRatioToBareFloor: Record<string, number> | undefined
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
     /**
@@ -381,7 +381,7 @@ const main = async () => {
      * the webhook, autocannon's overallRate. `who` is the webhook or the floor
      * making the same reads (floor.ts --kubeconfig).
      */
-    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" | "bare floor" = "webhook") => {
+    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" | "bare floor" | "framework floor" = "webhook") => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
@@ -397,7 +397,7 @@ const main = async () => {
       if (who !== "webhook") {
         fixedRate.push({ label: `${setup} ${kind}, ${who}`, setup, target: `${who} (paced)`, kind, result: { ...paced, peakRssMiB, cpuMsPerRequest } })
         log(
-          `  ${setup.padEnd(22)} ${kind.padEnd(10)} ${who === "bare floor" ? "the bare floor" : "floor making the same reads"}: ` +
+          `  ${setup.padEnd(22)} ${kind.padEnd(10)} ${who === "floor + reads" ? "floor making the same reads" : `the ${who}`}: ` +
             `paced p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms; ${cpuMsPerRequest} ms CPU per request`
         )
         return cpuMsPerRequest
@@ -433,13 +433,22 @@ const main = async () => {
     const fullPatch = await checkOnce(memory.port, "full")
     if (!fs.existsSync(patchFile)) fs.writeFileSync(patchFile, fullPatch!)
     const webhookCpu = await measure("memory cluster", memory.port, memory.child, "full")
+    // A pod the webhook leaves alone at once (no label): its fixed cost per request, without lookups or patch.
+    const untouchedCpu = await measure("memory cluster", memory.port, memory.child, "skipNoLabel")
     await stop(memory.child)
-    // The same rate answered with no work at all: the webhook's CPU per admission as a multiple of it.
+    // The same rate answered with no work at all, then through effect's HttpRouter alone: the yardsticks of the CPU per admission.
     const bare = await startFloor("floor.ts", "floor-rate-bare")
     const bareCpu = await measure("memory cluster", bare.port, bare.child, "full", "bare floor")
     await stop(bare.child)
-    cpuRatioToBareFloor = Math.round((webhookCpu / Math.max(0.001, bareCpu)) * 100) / 100
-    log(`  CPU per admission in memory / the bare floor's per request: ${cpuRatioToBareFloor}`)
+    const framework = await startFloor("frameworkFloor.ts", "floor-rate-framework")
+    const frameworkCpu = await measure("memory cluster", framework.port, framework.child, "full", "framework floor")
+    await stop(framework.child)
+    const ratio = (cpu: number) => Math.round((cpu / Math.max(0.001, bareCpu)) * 100) / 100
+    cpuRatioToBareFloor = { full: ratio(webhookCpu), skipNoLabel: ratio(untouchedCpu), framework: ratio(frameworkCpu) }
+    log(
+      `  CPU per request in memory / the bare floor's: full injection ${cpuRatioToBareFloor.full}, ` +
+        `a pod left alone ${cpuRatioToBareFloor.skipNoLabel}, effect's HttpRouter answering the fixed patch ${cpuRatioToBareFloor.framework}`
+    )
 
     for (const latency of flags["skip-api"] ? [] : [...new Set([0, latencyMs])]) {
       const kubeconfig = path.join(scratch, `kubeconfig-${latency}`)
