@@ -25,7 +25,11 @@
  *    the per-admission lookups cost (`--api-tls`: over HTTPS, as in a cluster;
  *    plain HTTP by default, as the earlier figures). Beside each, the floor making the same
  *    reads (floor.ts --kubeconfig): the latency this machine allows at that
- *    rate with those round trips, before any work of ours.
+ *    rate with those round trips, before any work of ours. Beside the
+ *    in-memory run (full injection, then a pod without the label, which the
+ *    webhook leaves alone at once), the bare floor and effect's HttpRouter
+ *    answering the fixed patch at the same rate: the CPU per request of each
+ *    as a multiple of the bare floor's (`--skip-api`: the in-memory runs only).
  *
  * Results print as tables and go to bench-results/<timestamp>.json. Nothing
  * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
