@@ -86,8 +86,7 @@ export const explainCommand = Command.make(
         Effect.gen(function*() {
           const live = yield* Effect.promise(() => import("../cluster/KubeClientLive.ts"))
           const kc = yield* live.loadKubeConfig()
-          const current = kc.getContextObject(kc.getCurrentContext())?.namespace
-          const ns = Option.getOrUndefined(namespace) ?? (current !== undefined && current !== "" ? current : "default")
+          const ns = Option.getOrUndefined(namespace) ?? kc.namespace ?? "default"
           return yield* explainNotebook(ns, name, false).pipe(
             Effect.provide(admissionLayer(live.layerFromKubeConfig(kc)))
           )

@@ -28,7 +28,7 @@
  *
  * In Effect tests, `FakeApi.layer()` starts one for the layer's lifetime.
  */
-import type { KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig } from "../../src/cluster/live/kubeconfigTypes.ts"
 import { Context, Duration, Effect, Layer } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
@@ -140,7 +140,7 @@ export class FakeApiServer {
     return api
   }
 
-  /** A KubeConfig pointing at this server (skipping TLS verification over plain HTTP, as client-node demands). */
+  /** A KubeConfig pointing at this server (over HTTPS trusting its CA, or `caPem`). */
   kubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     return kubeConfigFor(this.url, this.token, this.caPem, options)
   }

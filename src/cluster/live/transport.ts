@@ -1,24 +1,37 @@
 /**
  * The transport of the live KubeClient: one HTTP request to the API server,
- * signed by client-node, sent with `undici.request`, within the call timeout;
- * and what comes back (or is thrown) classified into a `KubeError`.
+ * authenticated from the kubeconfig (credentials.ts), sent on a bounded pool
+ * of kept-alive connections (connections.ts) within the call timeout; and
+ * what comes back (or is thrown) classified into a `KubeError`.
  *
- * Requests go out through `undici.request` on client-node's TLS dispatcher,
- * not through the library's fetch-based transport: fetch's web streams cost
- * about three times the CPU per call, and an admission makes up to four calls
- * (test/bench/RESULTS.md). Every request carries an `AbortSignal` that
- * interruption and the per-call timeout fire.
+ * At most `requestConnections` requests are in flight; the others wait their
+ * turn, in order. The call timeout (KUBE_CALL_TIMEOUT_MS) starts when a
+ * request has its turn: it covers authenticating, sending and the whole
+ * answer, not the wait. The wait is bounded by whoever made the call: an
+ * admission's budget interrupts it like any other step, which takes the
+ * request out of the line. So a burst is never failed for waiting, and a slow
+ * API server cannot make the line grow past what the budgets allow.
+ *
+ * Watches (`streamLines`) have their own pool and do not wait: each holds its
+ * connection while it streams.
+ *
+ * Requests go out through undici's `Pool.request`, not fetch: fetch's web
+ * streams cost about three times the CPU per call (test/bench/RESULTS.md).
+ * Every request carries an `AbortSignal` that interruption and the per-call
+ * timeout fire.
  *
  * Errors are built from status codes, error codes and the `reason` of a
  * `Status` only: a response body may echo a Secret and never reaches an error
  * or a log line.
  */
-import { type KubeConfig, RequestContext } from "@kubernetes/client-node"
-import { Duration, Effect, Predicate, type Scope, Stream } from "effect"
-import { request as undiciRequest } from "undici"
+import { Duration, Effect, Predicate, type Scope, Semaphore, Stream } from "effect"
+import type { Dispatcher } from "undici"
 import { KubeError } from "../errors.ts"
 import type { RawObject } from "../objects.ts"
 import { type Call, fromStatus, fromThrown, PrepareError, type ResponseHeaders } from "./classify.ts"
+import { makeConnections, requestConnections } from "./connections.ts"
+import { type Authentication, defaultRefreshMillis, makeCredentials } from "./credentials.ts"
+import type { KubeConfig } from "./kubeconfigTypes.ts"
 import { describeThrown } from "./thrown.ts"
 
 export type Method = "GET" | "POST" | "PUT"
@@ -55,9 +68,6 @@ interface Answer {
   readonly text: string
 }
 
-/** Response headers as undici gives them: lower-case names, repeated ones as arrays. */
-type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
-
 /** Thrown when a call's own timer aborted it. */
 class CallTimedOut {}
 
@@ -80,56 +90,62 @@ const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<Raw
   return Effect.succeed(object)
 }
 
+export interface TransportOptions {
+  /** How often files named by the configuration (token, CA, client certificate) are read again. Default a minute. */
+  readonly refreshMillis?: number
+}
+
 /**
- * The transport to the cluster `kc` points at; every call within `timeout`.
- * Its connection pool is closed with the scope.
+ * The transport to the cluster `kc` points at; every call within `timeout`
+ * once it has its turn. Its connections are closed with the scope.
  */
-export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effect.Effect<Transport, never, Scope.Scope> =>
+export const makeTransport = (
+  kc: KubeConfig,
+  timeout: Duration.Duration,
+  options: TransportOptions = {}
+): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
     const timeoutMillis = Duration.toMillis(timeout)
+    const credentials = makeCredentials(kc, options.refreshMillis ?? defaultRefreshMillis)
+    const connections = makeConnections(kc.server)
+    yield* Effect.addFinalizer(() => Effect.promise(connections.destroy))
+    const turns = Semaphore.makeUnsafe(requestConnections)
 
-    // client-node makes a new undici Agent (a new connection pool, a new TLS
-    // handshake) for every request it authenticates; keep the first one and
-    // reuse it, closed with the scope.
-    let dispatcher: Dispatcher | undefined
-    yield* Effect.addFinalizer(() =>
-      dispatcher === undefined ? Effect.void : Effect.promise(() => dispatcher!.destroy().catch(() => undefined))
-    )
-    const server = kc.getCurrentCluster()?.server.replace(/\/+$/, "")
+    const authenticate = async (): Promise<Authentication> => {
+      try {
+        return await credentials.current()
+      } catch (error) {
+        throw error instanceof PrepareError ? error : new PrepareError(describeThrown(error))
+      }
+    }
 
     /** Sends one request; the promise settles when the answer's head arrives. */
     const send = async (
+      pool: "requests" | "watches",
       method: Method,
       urlPath: string,
       query: Readonly<Record<string, string>>,
       body: RawObject | undefined,
       signal: AbortSignal
-    ) => {
-      if (server === undefined) throw new PrepareError("the kubeconfig has no current cluster")
-      let url: URL
-      let headers: Record<string, string>
-      try {
-        url = new URL(server + urlPath)
-        for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value)
-        // Authentication is asked for on every request: tokens from files and
-        // exec plugins are refreshed by client-node, which caches them itself.
-        const context = new RequestContext(url.toString(), method)
-        await kc.applySecurityAuthentication(context)
-        if (dispatcher === undefined) dispatcher = context.getDispatcher()
-        headers = context.getHeaders()
-      } catch (error) {
-        throw new PrepareError(describeThrown(error))
+    ): Promise<Dispatcher.ResponseData> => {
+      const { headers: authentication, tls } = await authenticate()
+      const headers: Record<string, string> = {
+        ...authentication,
+        accept: "application/json",
+        "user-agent": "filer-sidecar-injector"
       }
-      headers["Accept"] = "application/json"
-      headers["User-Agent"] = "filer-sidecar-injector"
-      if (body !== undefined) headers["Content-Type"] = "application/json"
-      return undiciRequest(url, {
+      if (body !== undefined) headers["content-type"] = "application/json"
+      const search = new URLSearchParams(query).toString()
+      const dispatcher = pool === "requests" ? connections.forRequests(tls) : connections.forWatches(tls)
+      const response = await dispatcher.request({
         method,
+        path: search === "" ? urlPath : `${urlPath}?${search}`,
         headers,
         signal,
-        ...(dispatcher === undefined ? {} : { dispatcher }),
         ...(body === undefined ? {} : { body: JSON.stringify(body) })
       })
+      if (response.statusCode === 401) credentials.rejected()
+      return response
     }
 
     const timedOutError = (call: Call) => KubeError.transient(call, `no answer within ${timeoutMillis} ms`)
@@ -141,7 +157,7 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
      * forks two fibers per call, and an admission makes up to four calls.
      */
     const request = (call: Call, method: Method, urlPath: string, options: RequestOptions): Effect.Effect<Answer, KubeError> =>
-      Effect.tryPromise({
+      turns.withPermit(Effect.tryPromise({
         try: async (interrupted): Promise<Answer> => {
           const controller = new AbortController()
           let timerFired = false
@@ -152,7 +168,7 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
           const onInterrupt = () => controller.abort()
           interrupted.addEventListener("abort", onInterrupt, { once: true })
           try {
-            const response = await send(method, urlPath, options.query ?? {}, options.body, controller.signal)
+            const response = await send("requests", method, urlPath, options.query ?? {}, options.body, controller.signal)
             const text = await response.body.text()
             return { status: response.statusCode, headers: response.headers, text }
           } catch (error) {
@@ -163,7 +179,7 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
           }
         },
         catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
-      })
+      }))
 
     const requestObject: Transport["requestObject"] = (call, method, urlPath, options) =>
       Effect.flatMap(request(call, method, urlPath, options), (answer) =>
@@ -180,7 +196,7 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
             (controller) => Effect.sync(() => controller.abort())
           )
           const response = yield* Effect.tryPromise({
-            try: () => send("GET", urlPath, query, undefined, controller.signal),
+            try: () => send("watches", "GET", urlPath, query, undefined, controller.signal),
             catch: (error) => fromThrown(call, error)
           }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
           if (response.statusCode !== 200) {
