@@ -308,9 +308,14 @@ export class FakeApiServer {
     return this.abandonedCount
   }
 
-  /** How many TCP connections the server has accepted since start. */
+  /** How many TCP connections the server has accepted since start (over HTTPS, before their handshakes). */
   get connectionsAccepted(): number {
     return this.connectionCount
+  }
+
+  /** How many connections are open now, watches' and idle kept-alive ones included. */
+  get openConnections(): number {
+    return this.sockets.size
   }
 
   // Internals
