@@ -81,7 +81,7 @@ export const explainCommand = Command.make(
       { readonly _tag: string; readonly message: string },
       ClusterSettings | AdmissionSettings | FileSystem | Path
     > = Option.match(cluster, {
-      // Imported only when a real cluster is used, as `serve` does: loading the client takes about half a second.
+      // Imported only when a real cluster is used, as `serve` does: offline, the HTTP client need not load.
       onNone: () =>
         Effect.gen(function*() {
           const live = yield* Effect.promise(() => import("../cluster/KubeClientLive.ts"))
