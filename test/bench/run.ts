@@ -25,7 +25,11 @@
  *    the per-admission lookups cost (`--api-tls`: over HTTPS, as in a cluster;
  *    plain HTTP by default, as the earlier figures). Beside each, the floor making the same
  *    reads (floor.ts --kubeconfig): the latency this machine allows at that
- *    rate with those round trips, before any work of ours.
+ *    rate with those round trips, before any work of ours. And how many
+ *    connections each opened to the fake API server (over TLS, a handshake
+ *    each): the webhook's are bounded (src/cluster/live/connections.ts), the
+ *    floor's undici Agent keeps its connections alive but opens as many as
+ *    its concurrent reads need.
  *
  * Results print as tables and go to bench-results/<timestamp>.json. Nothing
  * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
@@ -60,6 +64,7 @@ import {
   rssKiB,
   sampleRss,
   scratchDir,
+  sleep,
   spawnNode,
   stopChild,
   verifierFor,
@@ -372,6 +377,19 @@ const main = async () => {
   // 3. Fixed rate, in memory and through the fake API server
   const fixedRate: Array<Row & { readonly setup: string }> = []
   const readyThroughApi: Record<string, number> = {}
+  /** Per fake API setup: the connections the webhook, then the floor, opened to it over their runs. */
+  const apiConnections: Record<string, { webhook: number; floor: number }> = {}
+  /** How many connections the fake API server has accepted so far (fakeApi.ts prints it on SIGUSR2). */
+  const connectionsAccepted = async (api: Child): Promise<number> => {
+    const reports = () => [...fs.readFileSync(api.logFile, "utf8").matchAll(/connections accepted (\d+)/g)]
+    const before = reports().length
+    api.process.kill("SIGUSR2")
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(20)) {
+      const all = reports()
+      if (all.length > before) return Number(all.at(-1)![1])
+    }
+    throw new Error(`the fake API server did not report its connections; see ${api.logFile}`)
+  }
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
     /**
@@ -447,6 +465,7 @@ const main = async () => {
       )
       children.add(api)
       await waitForLog(api, /fake API listening/)
+      const atStart = await connectionsAccepted(api)
       const webhook = await startWebhook(`webhook-rate-api-${latency}ms`, [], { KUBECONFIG: kubeconfig })
       readyThroughApi[`${latency}ms`] = Math.round(webhook.readyMs)
       await checkOnce(webhook.port, "full")
@@ -454,10 +473,13 @@ const main = async () => {
       await measure(setup, webhook.port, webhook.child, "full")
       if (latency === latencyMs) await measure(setup, webhook.port, webhook.child, "noShares")
       await stop(webhook.child)
+      const afterWebhook = await connectionsAccepted(api)
       // The same reads without the webhook: what this machine allows at this rate.
       const floor = await startFloor("floor.ts", `floor-reads-${latency}ms`, { args: ["--kubeconfig", kubeconfig] })
       await measure(setup, floor.port, floor.child, "full", "floor + reads")
       await stop(floor.child)
+      apiConnections[setup] = { webhook: afterWebhook - atStart, floor: (await connectionsAccepted(api)) - afterWebhook }
+      log(`  ${setup.padEnd(22)} connections opened to the API server: webhook ${apiConnections[setup].webhook}, floor ${apiConnections[setup].floor}`)
       await stop(api)
     }
     printTable(`fixed rate (${rate} req/s, ${rateSeconds} s)`, fixedRate)
@@ -480,6 +502,7 @@ const main = async () => {
     webhookErrorLogLines: webhookErrors.length,
     fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
     readyThroughFakeApiMs: readyThroughApi,
+    apiConnectionsOpened: apiConnections,
     scratch
   }
   const outDir = path.join(repoRoot, "bench-results")
