@@ -90,6 +90,15 @@ const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<Raw
   return Effect.succeed(object)
 }
 
+/** `promise`, or a rejection as soon as `signal` aborts. */
+const untilAborted = <A>(promise: Promise<A>, signal: AbortSignal): Promise<A> =>
+  new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort))
+  })
+
 export interface TransportOptions {
   /** How often files named by the configuration (token, CA, client certificate) are read again. Default a minute. */
   readonly refreshMillis?: number
@@ -128,7 +137,10 @@ export const makeTransport = (
       body: RawObject | undefined,
       signal: AbortSignal
     ): Promise<Dispatcher.ResponseData> => {
-      const { headers: authentication, tls } = await authenticate()
+      // An exec plugin may take seconds, or hang: the call's timeout and interruption cut the wait for it too.
+      const { headers: authentication, tls } = await (kc.user.exec === undefined
+        ? authenticate()
+        : untilAborted(authenticate(), signal))
       const headers: Record<string, string> = {
         ...authentication,
         accept: "application/json",

@@ -210,6 +210,21 @@ describe("an exec credential plugin", () => {
       assert.strictEqual(runs(refused).length, 2)
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("a plugin that does not answer is cut by the call timeout", () =>
+    Effect.gen(function*() {
+      const api = yield* startApi()
+      // Silent for 3 s, far past the call timeout (then it gives up, so no process outlives the test).
+      const script = writePlugin(temporary(), "setTimeout(() => process.exit(1), 3000)")
+      const error = yield* Effect.flip(Effect.provide(
+        KubeClient.use(readFilers),
+        layerFromKubeConfig({ server: api.url, trust: {}, user: userWith(script) }).pipe(
+          Layer.provide(ClusterSettings.layerValues({ kubeCallTimeout: Duration.millis(300) }))
+        )
+      ))
+      assert.strictEqual(error.reason, "transient")
+      assert.include(error.message, "no answer within 300 ms")
+    }).pipe(Effect.scoped), 10_000)
+
   it.live("a failing plugin fails the call naming the plugin, without what it printed", () =>
     Effect.gen(function*() {
       const api = yield* startApi()
