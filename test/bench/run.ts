@@ -3,7 +3,7 @@
  * `node:https` server that only parses the review and answers a fixed patch.
  *
  *   node test/bench/run.ts [--seconds 10] [--warmup 2] [--connections 16]
- *                          [--rate 200] [--rate-seconds 10] [--latency-ms 2]
+ *                          [--rate 200] [--rate-seconds 10] [--paced-warmup 2] [--latency-ms 2]
  *                          [--kinds full,skipNoLabel,skipOptOut,noShares]
  *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate] [--api-tls]
  *                          [--node-options "--max-semi-space-size=16"]
@@ -27,9 +27,9 @@
  *    reads (floor.ts --kubeconfig): the latency this machine allows at that
  *    rate with those round trips, before any work of ours. And how many
  *    connections each opened to the fake API server (over TLS, a handshake
- *    each): the webhook's are bounded (src/cluster/live/connections.ts), the
- *    floor's undici Agent keeps its connections alive but opens as many as
- *    its concurrent reads need.
+ *    each; both keep at most 8, src/cluster/live/connections.ts). Each paced
+ *    run starts with `--paced-warmup` seconds of the same requests on the
+ *    same connections, not counted (runPaced in lib.ts).
  *
  * Results print as tables and go to bench-results/<timestamp>.json. Nothing
  * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
@@ -83,6 +83,8 @@ const { values: flags } = parseArgs({
     "latency-ms": { type: "string", default: "2" },
     kinds: { type: "string", default: reviewKinds.join(",") },
     "ready-runs": { type: "string", default: "3" },
+    // Paced requests before the counted ones, on the same connections (runPaced's warmupSeconds).
+    "paced-warmup": { type: "string", default: "2" },
     "cpu-prof": { type: "boolean", default: false },
     "skip-throughput": { type: "boolean", default: false },
     "skip-rate": { type: "boolean", default: false },
@@ -107,6 +109,7 @@ const rate = bounded("rate", flags.rate, 1, 5000)
 const rateSeconds = bounded("rate-seconds", flags["rate-seconds"], 1, 120)
 const latencyMs = bounded("latency-ms", flags["latency-ms"], 0, 1000)
 const readyRuns = bounded("ready-runs", flags["ready-runs"], 1, 10)
+const pacedWarmupSeconds = bounded("paced-warmup", flags["paced-warmup"], 0, 30)
 const kinds = flags.kinds.split(",").map((kind) => {
   if (!(reviewKinds as ReadonlyArray<string>).includes(kind)) throw new Error(`unknown review kind ${kind}`)
   return kind as ReviewKind
@@ -401,11 +404,23 @@ const main = async () => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
-      // The figure that counts: requests evenly spaced (open loop), as admissions arrive.
+      // The figure that counts: requests evenly spaced (open loop), as admissions arrive, after
+      // `pacedWarmupSeconds` of the same on the same connections (see runPaced).
       const sampler = sampleRss(pid)
-      const logLines = lineCount(child.logFile)
-      const cpuBefore = processCpuMillis(pid)
-      const paced = await runPaced({ port, body: reviewObjectText(kind), rate, seconds: rateSeconds, verifyBody: verifierFor(kind) })
+      let logLines = 0
+      let cpuBefore = 0
+      const paced = await runPaced({
+        port,
+        body: reviewObjectText(kind),
+        rate,
+        seconds: rateSeconds,
+        warmupSeconds: pacedWarmupSeconds,
+        onMeasureStart: () => {
+          logLines = lineCount(child.logFile)
+          cpuBefore = processCpuMillis(pid)
+        },
+        verifyBody: verifierFor(kind)
+      })
       // Where the time goes: the process's CPU (every thread) and, for the webhook, its own time (its log's durationMs).
       const cpuMsPerRequest = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
       sampler.stop()
@@ -491,7 +506,7 @@ const main = async () => {
     startedAt: startedAt.toISOString(),
     command: `node test/bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
     machine: machine(),
-    options: { seconds, warmup, connections, rate, rateSeconds, latencyMs, kinds, readyRuns, nodeOptions: webhookNodeOptions },
+    options: { seconds, warmup, connections, rate, rateSeconds, pacedWarmupSeconds, latencyMs, kinds, readyRuns, nodeOptions: webhookNodeOptions },
     loadAverage: { start: loadAtStart, end: os.loadavg().map((n) => Math.round(n * 100) / 100) },
     readyMs: ready,
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),

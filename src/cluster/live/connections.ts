@@ -8,10 +8,9 @@
  * request it cannot place at once, and over TLS each opening costs a
  * handshake, milliseconds of CPU. Under a burst of admissions the old client
  * held 186 connections to the API server and its tail latency was six times
- * the floor's (test/bench/RESULTS.md, "The road to the API server"). The
- * transport keeps at most that many requests in flight (transport.ts), so a
- * request always finds a connection, and waits for a turn before, not on, the
- * wire.
+ * the floor's (test/bench/RESULTS.md, "The road to the API server"). With
+ * pipelining 1, a pool of 8 has at most 8 requests in flight; the others wait
+ * in its queue and go out as connections free up (transport.ts).
  *
  * HTTP/1.1 only (`allowH2: false`), the same protocol tests and benchmarks
  * speak; see RESULTS.md for the HTTP/2 measurements.
@@ -42,7 +41,8 @@ export interface Connections {
   readonly destroy: () => Promise<void>
 }
 
-export const makeConnections = (server: string): Connections => {
+/** Connections to `server`; opening one (TCP and TLS) may take `connectTimeoutMillis`. */
+export const makeConnections = (server: string, connectTimeoutMillis: number): Connections => {
   const origin = new URL(server).origin
   const secure = origin.startsWith("https:")
   const build = (tls: TlsMaterial, connections: number | null) =>
@@ -51,6 +51,7 @@ export const makeConnections = (server: string): Connections => {
       pipelining: 1,
       allowH2: false,
       keepAliveTimeout: keepAliveMillis,
+      connectTimeout: connectTimeoutMillis,
       ...(secure ? { connect: { ...tls } } : {})
     })
 

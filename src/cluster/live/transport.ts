@@ -4,33 +4,36 @@
  * of kept-alive connections (connections.ts) within the call timeout; and
  * what comes back (or is thrown) classified into a `KubeError`.
  *
- * At most `requestConnections` requests are in flight; the others wait their
- * turn, in order. The call timeout (KUBE_CALL_TIMEOUT_MS) starts when a
- * request has its turn: it covers authenticating, sending and the whole
- * answer, not the wait. The wait is bounded by whoever made the call: an
- * admission's budget interrupts it like any other step, which takes the
- * request out of the line. So a burst is never failed for waiting, and a slow
- * API server cannot make the line grow past what the budgets allow.
+ * At most 8 requests are in flight, one per connection of the request pool
+ * (connections.ts); the others wait in the pool's queue, in order, and each
+ * is sent the moment a connection is free. The call timeout
+ * (KUBE_CALL_TIMEOUT_MS) starts when a request is sent (exchange.ts): it
+ * covers sending and the whole answer, not the wait. (Preparing a request,
+ * which may run an exec credential plugin, and opening a connection get the
+ * call timeout too.) The wait is bounded by whoever made the call: an
+ * admission's budget interrupts it like any other step. So a burst is never
+ * failed for waiting, and a slow API server cannot make the queue outlive
+ * the budgets.
  *
  * Watches (`streamLines`) have their own pool and do not wait: each holds its
  * connection while it streams.
  *
- * Requests go out through undici's `Pool.request`, not fetch: fetch's web
+ * Requests go out through undici's dispatcher API, not fetch: fetch's web
  * streams cost about three times the CPU per call (test/bench/RESULTS.md).
- * Every request carries an `AbortSignal` that interruption and the per-call
- * timeout fire.
+ * Interruption aborts a request, queued or sent.
  *
  * Errors are built from status codes, error codes and the `reason` of a
  * `Status` only: a response body may echo a Secret and never reaches an error
  * or a log line.
  */
-import { Duration, Effect, Predicate, type Scope, Semaphore, Stream } from "effect"
+import { Duration, Effect, Predicate, type Scope, Stream } from "effect"
 import type { Dispatcher } from "undici"
 import { KubeError } from "../errors.ts"
 import type { RawObject } from "../objects.ts"
-import { type Call, fromStatus, fromThrown, PrepareError, type ResponseHeaders } from "./classify.ts"
-import { makeConnections, requestConnections } from "./connections.ts"
+import { type Call, fromStatus, fromThrown, PrepareError } from "./classify.ts"
+import { makeConnections } from "./connections.ts"
 import { type Authentication, defaultRefreshMillis, makeCredentials } from "./credentials.ts"
+import { type Answer, CallTimedOut, exchange } from "./exchange.ts"
 import type { KubeConfig } from "./kubeconfigTypes.ts"
 import { describeThrown } from "./thrown.ts"
 
@@ -61,15 +64,6 @@ export interface Transport {
     query: Readonly<Record<string, string>>
   ) => Stream.Stream<string, KubeError>
 }
-
-interface Answer {
-  readonly status: number
-  readonly headers: ResponseHeaders
-  readonly text: string
-}
-
-/** Thrown when a call's own timer aborted it. */
-class CallTimedOut {}
 
 const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<RawObject, KubeError> => {
   let parsed: unknown
@@ -116,9 +110,8 @@ export const makeTransport = (
   Effect.gen(function*() {
     const timeoutMillis = Duration.toMillis(timeout)
     const credentials = makeCredentials(kc, options.refreshMillis ?? defaultRefreshMillis)
-    const connections = makeConnections(kc.server)
+    const connections = makeConnections(kc.server, timeoutMillis)
     yield* Effect.addFinalizer(() => Effect.promise(connections.destroy))
-    const turns = Semaphore.makeUnsafe(requestConnections)
 
     const authenticate = async (): Promise<Authentication> => {
       try {
@@ -128,70 +121,80 @@ export const makeTransport = (
       }
     }
 
-    /** Sends one request; the promise settles when the answer's head arrives. */
-    const send = async (
-      pool: "requests" | "watches",
-      method: Method,
-      urlPath: string,
-      query: Readonly<Record<string, string>>,
-      body: RawObject | undefined,
-      signal: AbortSignal
-    ): Promise<Dispatcher.ResponseData> => {
-      // An exec plugin may take seconds, or hang: the call's timeout and interruption cut the wait for it too.
-      const { headers: authentication, tls } = await (kc.user.exec === undefined
-        ? authenticate()
-        : untilAborted(authenticate(), signal))
+    /**
+     * The request's authentication. An exec plugin may take seconds, or hang:
+     * preparing gets the call timeout too, and stops when `interrupted` aborts.
+     */
+    const prepare = async (interrupted: AbortSignal): Promise<Authentication> => {
+      if (kc.user.exec === undefined) return authenticate()
+      const deadline = AbortSignal.timeout(timeoutMillis)
+      try {
+        return await untilAborted(authenticate(), AbortSignal.any([interrupted, deadline]))
+      } catch (error) {
+        throw deadline.aborted ? new CallTimedOut() : error
+      }
+    }
+
+    const headersFor = (authentication: Authentication, body: RawObject | undefined): Record<string, string> => {
       const headers: Record<string, string> = {
-        ...authentication,
+        ...authentication.headers,
         accept: "application/json",
         "user-agent": "filer-sidecar-injector"
       }
       if (body !== undefined) headers["content-type"] = "application/json"
+      return headers
+    }
+
+    const pathWith = (urlPath: string, query: Readonly<Record<string, string>>) => {
       const search = new URLSearchParams(query).toString()
-      const dispatcher = pool === "requests" ? connections.forRequests(tls) : connections.forWatches(tls)
-      const response = await dispatcher.request({
-        method,
-        path: search === "" ? urlPath : `${urlPath}?${search}`,
-        headers,
-        signal,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
-      if (response.statusCode === 401) credentials.rejected()
-      return response
+      return search === "" ? urlPath : `${urlPath}?${search}`
     }
 
     const timedOutError = (call: Call) => KubeError.transient(call, `no answer within ${timeoutMillis} ms`)
     const timedOut = (call: Call) => () => Effect.fail(timedOutError(call))
 
     /**
-     * A whole request and its answer's body, within the call timeout. The
-     * timeout is a timer aborting the request, not an Effect race: a race
-     * forks two fibers per call, and an admission makes up to four calls.
+     * A whole request and its answer's body, on the request pool: it waits
+     * there for one of the connections, then has the call timeout (a timer
+     * aborting it, not an Effect race, which would fork two fibers per call).
      */
     const request = (call: Call, method: Method, urlPath: string, options: RequestOptions): Effect.Effect<Answer, KubeError> =>
-      turns.withPermit(Effect.tryPromise({
+      Effect.tryPromise({
         try: async (interrupted): Promise<Answer> => {
-          const controller = new AbortController()
-          let timerFired = false
-          const timer = setTimeout(() => {
-            timerFired = true
-            controller.abort()
-          }, timeoutMillis)
-          const onInterrupt = () => controller.abort()
-          interrupted.addEventListener("abort", onInterrupt, { once: true })
-          try {
-            const response = await send("requests", method, urlPath, options.query ?? {}, options.body, controller.signal)
-            const text = await response.body.text()
-            return { status: response.statusCode, headers: response.headers, text }
-          } catch (error) {
-            throw timerFired ? new CallTimedOut() : error
-          } finally {
-            clearTimeout(timer)
-            interrupted.removeEventListener("abort", onInterrupt)
-          }
+          const authentication = await prepare(interrupted)
+          const answer = await exchange(
+            connections.forRequests(authentication.tls),
+            {
+              method,
+              path: pathWith(urlPath, options.query ?? {}),
+              headers: headersFor(authentication, options.body),
+              ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+            },
+            timeoutMillis,
+            interrupted
+          )
+          if (answer.status === 401) credentials.rejected()
+          return answer
         },
         catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
-      }))
+      })
+
+    /** Opens a watch on the watch pool; the promise settles when the answer's head arrives. */
+    const openWatch = async (
+      urlPath: string,
+      query: Readonly<Record<string, string>>,
+      signal: AbortSignal
+    ): Promise<Dispatcher.ResponseData> => {
+      const authentication = await prepare(signal)
+      const response = await connections.forWatches(authentication.tls).request({
+        method: "GET",
+        path: pathWith(urlPath, query),
+        headers: headersFor(authentication, undefined),
+        signal
+      })
+      if (response.statusCode === 401) credentials.rejected()
+      return response
+    }
 
     const requestObject: Transport["requestObject"] = (call, method, urlPath, options) =>
       Effect.flatMap(request(call, method, urlPath, options), (answer) =>
@@ -208,8 +211,8 @@ export const makeTransport = (
             (controller) => Effect.sync(() => controller.abort())
           )
           const response = yield* Effect.tryPromise({
-            try: () => send("watches", "GET", urlPath, query, undefined, controller.signal),
-            catch: (error) => fromThrown(call, error)
+            try: () => openWatch(urlPath, query, controller.signal),
+            catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
           }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
           if (response.statusCode !== 200) {
             const text = yield* Effect.tryPromise({

@@ -91,6 +91,24 @@ for (const secure of [false, true]) {
           assert.isAtMost(api.connectionsAccepted, requestConnections)
         })), 30_000)
 
+    it.live("a call interrupted while it waits for a connection is never sent", () =>
+      withClient(secure, "5 seconds", (api, client) =>
+        Effect.gen(function*() {
+          api.delay(300, { path: "/secrets/" })
+          const busy = yield* Effect.forkChild(burst(client, requestConnections))
+          yield* Effect.promise(() => api.waitFor(() => api.requests.length === requestConnections))
+          const waiting = yield* Effect.forkChild(client.getConfigMap("das", "filers-list"))
+          yield* Effect.sleep("50 millis")
+          yield* Fiber.interrupt(waiting)
+          assert.strictEqual((yield* Fiber.join(busy)).length, requestConnections)
+          // The connections are free again, and the abandoned call did not take one.
+          assert.strictEqual(yield* Effect.map(client.getConfigMap("das", "filers-list"), (cm) => cm.data.filers), "one")
+          assert.deepStrictEqual(
+            api.requests.filter((request) => request.path.includes("/configmaps/")).length,
+            1
+          )
+        })), 30_000)
+
     it.live("a watch has a connection of its own: it does not take one of the 8, nor wait behind a burst", () =>
       withClient(secure, "5 seconds", (api, client) =>
         Effect.gen(function*() {
