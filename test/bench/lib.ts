@@ -500,6 +500,40 @@ export const runPaced = (options: {
     tick()
   })
 
+/**
+ * One of the floors (floor.ts, frameworkFloor.ts) on a free port, answering
+ * the fixed patch in `patchFile`, ready; `args` for floor.ts --kubeconfig.
+ */
+export const startFloor = async (
+  script: "floor.ts" | "frameworkFloor.ts",
+  options: {
+    readonly tls: TlsFiles
+    readonly patchFile: string
+    readonly logFile: string
+    readonly args?: ReadonlyArray<string>
+    readonly nodeOptions?: ReadonlyArray<string>
+  }
+): Promise<{ readonly child: Child; readonly port: number }> => {
+  const port = await freePort()
+  const child = spawnNode(
+    [
+      path.join(repoRoot, "test", "bench", script),
+      "--port",
+      String(port),
+      "--cert",
+      options.tls.certFile,
+      "--key",
+      options.tls.keyFile,
+      "--patch",
+      options.patchFile,
+      ...(options.args ?? [])
+    ],
+    { logFile: options.logFile, ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) }
+  )
+  await waitReady(child, port)
+  return { child, port }
+}
+
 /** A load run while sampling `pid`'s RSS: the run's result and the peak RSS during it. */
 export const runLoadSampled = async (pid: number, options: LoadOptions) => {
   const sampler = sampleRss(pid)

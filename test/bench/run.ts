@@ -66,6 +66,7 @@ import {
   scratchDir,
   sleep,
   spawnNode,
+  startFloor as startFloorProcess,
   stopChild,
   verifierFor,
   waitForLog,
@@ -245,25 +246,9 @@ const main = async () => {
     name: string,
     options: { readonly args?: ReadonlyArray<string>; readonly nodeOptions?: ReadonlyArray<string> } = {}
   ) => {
-    const port = await freePort()
-    const child = spawnNode(
-      [
-        path.join(repoRoot, "test", "bench", script),
-        "--port",
-        String(port),
-        "--cert",
-        tls.certFile,
-        "--key",
-        tls.keyFile,
-        "--patch",
-        patchFile,
-        ...(options.args ?? [])
-      ],
-      { logFile: path.join(scratch, `${name}.log`), ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) }
-    )
-    children.add(child)
-    await waitReady(child, port)
-    return { child, port }
+    const floor = await startFloorProcess(script, { ...options, tls, patchFile, logFile: path.join(scratch, `${name}.log`) })
+    children.add(floor.child)
+    return floor
   }
 
   // -------------------------------------------------------------------------
