@@ -2,7 +2,7 @@
  * KubeClient: the injector's only door to the Kubernetes API.
  *
  * Two layers provide it: `KubeClientLive.layer` (in `KubeClientLive.ts`, over
- * `@kubernetes/client-node`) and `KubeClient.layerMemory`, over a cluster held
+ * HTTP to the API server) and `KubeClient.layerMemory`, over a cluster held
  * as data (`MemoryCluster`), which tests and the offline commands use. Every
  * method fails with a `KubeError`; none retries by itself (the caller owns
  * its budget, see `retry.ts`), and none is observed by itself (the

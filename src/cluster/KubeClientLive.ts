@@ -1,27 +1,26 @@
 /**
- * KubeClientLive: the KubeClient over a real API server, through
- * `@kubernetes/client-node`. This is the one module `serve` imports lazily
- * (loading client-node takes about half a second, which `--cluster` need not
- * wait for); it alone reaches `live/`, which loads client-node.
+ * KubeClientLive: the KubeClient over a real API server. This is the one
+ * module `serve` imports lazily (`--cluster` need not load an HTTP client);
+ * it alone reaches `live/`.
  *
- * The library provides the configuration (`live/kubeconfig.ts`) and the
- * authentication; requests go out through `live/transport.ts`. The requests
- * are raw: the generated `CoreV1Api` turns answers into class instances and
- * back, which drops fields its models do not know (a replaced webhook
- * configuration would lose them) and gives no hold on the request; its
- * `Watch` skips lines it cannot parse and cannot be aborted before the server
- * answers. Here every answer stays the API's JSON, and a watch line that is
- * not an event ends the watch with an error.
+ * `live/kubeconfig.ts` finds the configuration (a pod's service account or
+ * kubeconfig files) and `live/transport.ts` sends the requests, on a bounded
+ * pool of kept-alive connections. `@kubernetes/client-node` is not used: its
+ * generated API, which even its kubeconfig module imports, costs ~40 MiB of
+ * memory (test/bench/RESULTS.md), and its `CoreV1Api` turns answers into
+ * class instances and back, which drops fields its models do not know (a
+ * replaced webhook configuration would lose them); its `Watch` skips lines it
+ * cannot parse. Here every answer stays the API's JSON, and a watch line that
+ * is not an event ends the watch with an error.
  */
-import type { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Layer, Option, Predicate, Result, Stream } from "effect"
 import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
-import { type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
+import { type KubeConfig, type KubeConfigError, loadKubeConfig } from "./live/kubeconfig.ts"
 
 // For the commands that load the live client lazily and need the kubeconfig itself (explain: its namespace).
-export { loadKubeConfig }
+export { type KubeConfig, loadKubeConfig }
 import type { Call } from "./live/classify.ts"
 import { configMapsNamed, listParts } from "./live/configMapsNamed.ts"
 import { makeTransport } from "./live/transport.ts"
@@ -36,6 +35,8 @@ export interface LiveOptions {
    * a watch forever. Default 300.
    */
   readonly watchTimeoutSeconds?: number
+  /** How often the files the configuration names (token, CA, client certificate) are read again. Default a minute. */
+  readonly refreshMillis?: number
 }
 
 const coreObjectsPath = (namespace: string, resource: "configmaps" | "secrets" | "events", name?: string) =>
@@ -81,7 +82,11 @@ export const layerFromKubeConfig = (
     KubeClient,
     Effect.gen(function*() {
       const { kubeCallTimeout } = yield* ClusterSettings
-      const transport = yield* makeTransport(kc, kubeCallTimeout)
+      const transport = yield* makeTransport(
+        kc,
+        kubeCallTimeout,
+        options.refreshMillis === undefined ? {} : { refreshMillis: options.refreshMillis }
+      )
       const { requestObject, streamLines } = transport
       const watchTimeoutSeconds = Math.max(1, Math.round(options.watchTimeoutSeconds ?? 300))
 

@@ -81,13 +81,12 @@ export const explainCommand = Command.make(
       { readonly _tag: string; readonly message: string },
       ClusterSettings | AdmissionSettings | FileSystem | Path
     > = Option.match(cluster, {
-      // Imported only when a real cluster is used, as `serve` does: loading the client takes about half a second.
+      // Imported only when a real cluster is used, as `serve` does: offline, the HTTP client need not load.
       onNone: () =>
         Effect.gen(function*() {
           const live = yield* Effect.promise(() => import("../cluster/KubeClientLive.ts"))
           const kc = yield* live.loadKubeConfig()
-          const current = kc.getContextObject(kc.getCurrentContext())?.namespace
-          const ns = Option.getOrUndefined(namespace) ?? (current !== undefined && current !== "" ? current : "default")
+          const ns = Option.getOrUndefined(namespace) ?? kc.namespace ?? "default"
           return yield* explainNotebook(ns, name, false).pipe(
             Effect.provide(admissionLayer(live.layerFromKubeConfig(kc)))
           )

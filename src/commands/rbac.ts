@@ -46,7 +46,7 @@ export const rbacCommand = Command.make(
   Effect.fn(function*({ cluster, settings: given }) {
     const settings = ClusterSettings.layer.pipe(Layer.provide(flagsOverEnvironment(given)))
     const kube: Layer.Layer<KubeClient, KubeConfigError | ManifestError, ClusterSettings | FileSystem | Path> = Option.match(cluster, {
-      // Imported only when a real cluster is used, as `serve` does: loading the client takes about half a second.
+      // Imported only when a real cluster is used, as `serve` does: offline, the HTTP client need not load.
       onNone: () =>
         Layer.unwrap(Effect.map(Effect.promise(() => import("../cluster/KubeClientLive.ts")), (live) => live.layer)),
       onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))

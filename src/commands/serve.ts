@@ -148,8 +148,8 @@ export const serveCommand = Command.make(
     const kube: KubeLayer = Option.match(
       flags.cluster,
       {
-        // Imported only when a real cluster is used: loading @kubernetes/client-node
-        // takes about half a second, which `--cluster` need not wait for.
+        // Imported only when a real cluster is used: `--cluster` need not load the
+        // HTTP client (undici) nor wait for it.
         onNone: () =>
           Layer.unwrap(Effect.map(Effect.promise(() => import("../cluster/KubeClientLive.ts")), (live) => live.layer)),
         onSome: (directory) => KubeClient.layerMemory.pipe(Layer.provide(MemoryCluster.layerFromDirectory(directory)))

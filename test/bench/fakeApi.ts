@@ -11,7 +11,8 @@
  * written beside the kubeconfig (FILE.ca.crt) and named by it, as a pod's
  * service account has its ca.crt.
  *
- * Listens on 127.0.0.1 only. Stops on SIGTERM.
+ * On SIGUSR2 it prints how many connections it has accepted since start and
+ * how many are open. Listens on 127.0.0.1 only. Stops on SIGTERM.
  */
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
@@ -43,6 +44,11 @@ process.stdout.write(`fake API listening on ${api.url}\n`)
 
 // The server logs every request for tests to inspect; under load that log only grows.
 const report = setInterval(() => api.clearRequests(), 1000)
+
+// The bench asks how many connections its clients opened (each TLS one cost a handshake).
+process.on("SIGUSR2", () => {
+  process.stdout.write(`connections accepted ${api.connectionsAccepted}, open ${api.openConnections}\n`)
+})
 
 process.on("SIGTERM", () => {
   clearInterval(report)

@@ -53,15 +53,17 @@ const lookUpWith = async (kubeconfigFile: string, injectorNamespace: string) => 
   const { secretNameFor } = await import("../../src/domain/names.ts")
   const config = parseYaml(fs.readFileSync(kubeconfigFile, "utf8")) as Kubeconfig
   const { server, "certificate-authority": caFile } = config.clusters[0]!.cluster
-  // An HTTPS API server (fakeApi.ts --tls): its CA, read once.
-  const dispatcher = caFile === undefined ? undefined : new Agent({ connect: { ca: fs.readFileSync(caFile, "utf8") } })
+  // Kept-alive connections, at most 8, as the webhook's client (src/cluster/live/connections.ts): undici's
+  // default Agent opens one per concurrent read, and under load that was 275–332 TLS handshakes in a
+  // 20-second run (test/bench/RESULTS.md). An HTTPS API server (fakeApi.ts --tls): its CA, read once.
+  const dispatcher = new Agent({
+    connections: 8,
+    ...(caFile === undefined ? {} : { connect: { ca: fs.readFileSync(caFile, "utf8") } })
+  })
   const headers = { authorization: `Bearer ${config.users[0]!.user.token}`, accept: "application/json" }
   /** One object's JSON; undefined when not found. */
   const get = async (objectPath: string): Promise<{ data?: Record<string, string> } | undefined> => {
-    const response = await request(`${server}/api/v1/namespaces/${objectPath}`, {
-      headers,
-      ...(dispatcher === undefined ? {} : { dispatcher })
-    })
+    const response = await request(`${server}/api/v1/namespaces/${objectPath}`, { headers, dispatcher })
     const text = await response.body.text()
     if (response.statusCode === 404) return undefined
     if (response.statusCode !== 200) throw new Error(`GET ${objectPath}: ${response.statusCode}`)

@@ -384,12 +384,21 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
  * (autocannon's `overallRate` is closed loop per connection: each connection
  * sends its share of the second back to back, then waits for the next second,
  * so its latencies are those of a burst at full concurrency.)
+ *
+ * `warmupSeconds` first, at the same pace on the same connections, not
+ * counted; `onMeasureStart` is called when the counted requests begin. A cold
+ * client opens a TLS connection for every request sent while the earlier ones
+ * are unanswered, and those handshakes (on the server under test) would
+ * otherwise land in the first counted second; the API server keeps its
+ * connections to a webhook alive.
  */
 export const runPaced = (options: {
   readonly port: number
   readonly body: string
   readonly rate: number
   readonly seconds: number
+  readonly warmupSeconds?: number
+  readonly onMeasureStart?: () => void
   readonly verifyBody?: (body: string) => boolean
 }): Promise<LoadResult> =>
   new Promise((resolve) => {
@@ -403,10 +412,12 @@ export const runPaced = (options: {
     let pending = 0
     let stopped = false
     const startedAt = performance.now()
+    const warmupCount = Math.round(options.rate * (options.warmupSeconds ?? 0))
+    let measuredFrom = startedAt
     const finish = () => {
       agent.destroy()
       const sorted = Float64Array.from(latencies).sort()
-      const seconds = (performance.now() - startedAt) / 1000
+      const seconds = (performance.now() - measuredFrom) / 1000
       resolve({
         seconds: round(seconds),
         requests: latencies.length,
@@ -428,6 +439,11 @@ export const runPaced = (options: {
     const sendOne = () => {
       sent += 1
       pending += 1
+      const counted = sent > warmupCount
+      if (sent === warmupCount + 1 && warmupCount > 0) {
+        measuredFrom = performance.now()
+        options.onMeasureStart?.()
+      }
       const started = performance.now()
       const done = () => {
         pending -= 1
@@ -447,14 +463,17 @@ export const runPaced = (options: {
           const chunks: Array<Buffer> = []
           response.on("data", (chunk: Buffer) => chunks.push(chunk))
           response.on("end", () => {
-            latencies.push(performance.now() - started)
-            const code = String(response.statusCode)
-            statusCodes[code] = (statusCodes[code] ?? 0) + 1
-            if (options.verifyBody !== undefined && !options.verifyBody(Buffer.concat(chunks).toString("utf8"))) mismatches += 1
+            if (counted) {
+              latencies.push(performance.now() - started)
+              const code = String(response.statusCode)
+              statusCodes[code] = (statusCodes[code] ?? 0) + 1
+              if (options.verifyBody !== undefined && !options.verifyBody(Buffer.concat(chunks).toString("utf8"))) mismatches += 1
+            }
             done()
           })
         }
       )
+      // A warm-up request's failure counts too: nothing may fail unseen.
       request.on("timeout", () => {
         timeouts += 1
         request.destroy(new Error("timeout"))
@@ -466,7 +485,7 @@ export const runPaced = (options: {
       request.end(options.body)
     }
     const interval = 1000 / options.rate
-    const total = Math.round(options.rate * options.seconds)
+    const total = warmupCount + Math.round(options.rate * options.seconds)
     // Each request at its own time: startedAt + i * interval, whatever the timer's drift.
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - startedAt) / interval) + 1)
@@ -480,6 +499,40 @@ export const runPaced = (options: {
     }
     tick()
   })
+
+/**
+ * One of the floors (floor.ts, frameworkFloor.ts) on a free port, answering
+ * the fixed patch in `patchFile`, ready; `args` for floor.ts --kubeconfig.
+ */
+export const startFloor = async (
+  script: "floor.ts" | "frameworkFloor.ts",
+  options: {
+    readonly tls: TlsFiles
+    readonly patchFile: string
+    readonly logFile: string
+    readonly args?: ReadonlyArray<string>
+    readonly nodeOptions?: ReadonlyArray<string>
+  }
+): Promise<{ readonly child: Child; readonly port: number }> => {
+  const port = await freePort()
+  const child = spawnNode(
+    [
+      path.join(repoRoot, "test", "bench", script),
+      "--port",
+      String(port),
+      "--cert",
+      options.tls.certFile,
+      "--key",
+      options.tls.keyFile,
+      "--patch",
+      options.patchFile,
+      ...(options.args ?? [])
+    ],
+    { logFile: options.logFile, ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) }
+  )
+  await waitReady(child, port)
+  return { child, port }
+}
 
 /** A load run while sampling `pid`'s RSS: the run's result and the peak RSS during it. */
 export const runLoadSampled = async (pid: number, options: LoadOptions) => {

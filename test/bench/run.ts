@@ -3,7 +3,7 @@
  * `node:https` server that only parses the review and answers a fixed patch.
  *
  *   node test/bench/run.ts [--seconds 10] [--warmup 2] [--connections 16]
- *                          [--rate 200] [--rate-seconds 10] [--latency-ms 2]
+ *                          [--rate 200] [--rate-seconds 10] [--paced-warmup 2] [--latency-ms 2]
  *                          [--kinds full,skipNoLabel,skipOptOut,noShares]
  *                          [--ready-runs 3] [--cpu-prof] [--skip-throughput] [--skip-rate] [--skip-api] [--api-tls]
  *                          [--node-options "--max-semi-space-size=16"]
@@ -30,6 +30,10 @@
  *    webhook leaves alone at once), the bare floor and effect's HttpRouter
  *    answering the fixed patch at the same rate: the CPU per request of each
  *    as a multiple of the bare floor's (`--skip-api`: the in-memory runs only).
+ *    And how many connections each opened to the fake API server (over TLS, a handshake
+ *    each; both keep at most 8, src/cluster/live/connections.ts). Each paced
+ *    run starts with `--paced-warmup` seconds of the same requests on the
+ *    same connections, not counted (runPaced in lib.ts).
  *
  * Results print as tables and go to bench-results/<timestamp>.json. Nothing
  * here asserts a timing: the figures are for reading (test/bench/RESULTS.md).
@@ -64,7 +68,9 @@ import {
   rssKiB,
   sampleRss,
   scratchDir,
+  sleep,
   spawnNode,
+  startFloor as startFloorProcess,
   stopChild,
   verifierFor,
   waitForLog,
@@ -82,6 +88,8 @@ const { values: flags } = parseArgs({
     "latency-ms": { type: "string", default: "2" },
     kinds: { type: "string", default: reviewKinds.join(",") },
     "ready-runs": { type: "string", default: "3" },
+    // Paced requests before the counted ones, on the same connections (runPaced's warmupSeconds).
+    "paced-warmup": { type: "string", default: "2" },
     "cpu-prof": { type: "boolean", default: false },
     "skip-throughput": { type: "boolean", default: false },
     "skip-rate": { type: "boolean", default: false },
@@ -107,6 +115,7 @@ const rate = bounded("rate", flags.rate, 1, 5000)
 const rateSeconds = bounded("rate-seconds", flags["rate-seconds"], 1, 120)
 const latencyMs = bounded("latency-ms", flags["latency-ms"], 0, 1000)
 const readyRuns = bounded("ready-runs", flags["ready-runs"], 1, 10)
+const pacedWarmupSeconds = bounded("paced-warmup", flags["paced-warmup"], 0, 30)
 const kinds = flags.kinds.split(",").map((kind) => {
   if (!(reviewKinds as ReadonlyArray<string>).includes(kind)) throw new Error(`unknown review kind ${kind}`)
   return kind as ReviewKind
@@ -242,25 +251,9 @@ const main = async () => {
     name: string,
     options: { readonly args?: ReadonlyArray<string>; readonly nodeOptions?: ReadonlyArray<string> } = {}
   ) => {
-    const port = await freePort()
-    const child = spawnNode(
-      [
-        path.join(repoRoot, "test", "bench", script),
-        "--port",
-        String(port),
-        "--cert",
-        tls.certFile,
-        "--key",
-        tls.keyFile,
-        "--patch",
-        patchFile,
-        ...(options.args ?? [])
-      ],
-      { logFile: path.join(scratch, `${name}.log`), ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) }
-    )
-    children.add(child)
-    await waitReady(child, port)
-    return { child, port }
+    const floor = await startFloorProcess(script, { ...options, tls, patchFile, logFile: path.join(scratch, `${name}.log`) })
+    children.add(floor.child)
+    return floor
   }
 
   // -------------------------------------------------------------------------
@@ -378,6 +371,19 @@ const main = async () => {
   const fixedRate: Array<Row & { readonly setup: string }> = []
   const readyThroughApi: Record<string, number> = {}
   let cpuRatioToBareFloor: Record<string, number> | undefined
+  /** Per fake API setup: the connections the webhook, then the floor, opened to it over their runs. */
+  const apiConnections: Record<string, { webhook: number; floor: number }> = {}
+  /** How many connections the fake API server has accepted so far (fakeApi.ts prints it on SIGUSR2). */
+  const connectionsAccepted = async (api: Child): Promise<number> => {
+    const reports = () => [...fs.readFileSync(api.logFile, "utf8").matchAll(/connections accepted (\d+)/g)]
+    const before = reports().length
+    api.process.kill("SIGUSR2")
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(20)) {
+      const all = reports()
+      if (all.length > before) return Number(all.at(-1)![1])
+    }
+    throw new Error(`the fake API server did not report its connections; see ${api.logFile}`)
+  }
   if (!flags["skip-rate"]) {
     const rateConnections = Math.min(connections, 8)
     /**
@@ -389,11 +395,23 @@ const main = async () => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
-      // The figure that counts: requests evenly spaced (open loop), as admissions arrive.
+      // The figure that counts: requests evenly spaced (open loop), as admissions arrive, after
+      // `pacedWarmupSeconds` of the same on the same connections (see runPaced).
       const sampler = sampleRss(pid)
-      const logLines = lineCount(child.logFile)
-      const cpuBefore = processCpuMillis(pid)
-      const paced = await runPaced({ port, body: reviewObjectText(kind), rate, seconds: rateSeconds, verifyBody: verifierFor(kind) })
+      let logLines = 0
+      let cpuBefore = 0
+      const paced = await runPaced({
+        port,
+        body: reviewObjectText(kind),
+        rate,
+        seconds: rateSeconds,
+        warmupSeconds: pacedWarmupSeconds,
+        onMeasureStart: () => {
+          logLines = lineCount(child.logFile)
+          cpuBefore = processCpuMillis(pid)
+        },
+        verifyBody: verifierFor(kind)
+      })
       // Where the time goes: the process's CPU (every thread) and, for the webhook, its own time (its log's durationMs).
       const cpuMsPerRequest = Math.round(((processCpuMillis(pid) - cpuBefore) / Math.max(1, paced.requests)) * 100) / 100
       sampler.stop()
@@ -469,6 +487,7 @@ const main = async () => {
       )
       children.add(api)
       await waitForLog(api, /fake API listening/)
+      const atStart = await connectionsAccepted(api)
       const webhook = await startWebhook(`webhook-rate-api-${latency}ms`, [], { KUBECONFIG: kubeconfig })
       readyThroughApi[`${latency}ms`] = Math.round(webhook.readyMs)
       await checkOnce(webhook.port, "full")
@@ -476,10 +495,13 @@ const main = async () => {
       await measure(setup, webhook.port, webhook.child, "full")
       if (latency === latencyMs) await measure(setup, webhook.port, webhook.child, "noShares")
       await stop(webhook.child)
+      const afterWebhook = await connectionsAccepted(api)
       // The same reads without the webhook: what this machine allows at this rate.
       const floor = await startFloor("floor.ts", `floor-reads-${latency}ms`, { args: ["--kubeconfig", kubeconfig] })
       await measure(setup, floor.port, floor.child, "full", "floor + reads")
       await stop(floor.child)
+      apiConnections[setup] = { webhook: afterWebhook - atStart, floor: (await connectionsAccepted(api)) - afterWebhook }
+      log(`  ${setup.padEnd(22)} connections opened to the API server: webhook ${apiConnections[setup].webhook}, floor ${apiConnections[setup].floor}`)
       await stop(api)
     }
     printTable(`fixed rate (${rate} req/s, ${rateSeconds} s)`, fixedRate)
@@ -491,7 +513,7 @@ const main = async () => {
     startedAt: startedAt.toISOString(),
     command: `node test/bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
     machine: machine(),
-    options: { seconds, warmup, connections, rate, rateSeconds, latencyMs, kinds, readyRuns, nodeOptions: webhookNodeOptions },
+    options: { seconds, warmup, connections, rate, rateSeconds, pacedWarmupSeconds, latencyMs, kinds, readyRuns, nodeOptions: webhookNodeOptions },
     loadAverage: { start: loadAtStart, end: os.loadavg().map((n) => Math.round(n * 100) / 100) },
     readyMs: ready,
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
@@ -503,6 +525,7 @@ const main = async () => {
     cpuRatioToBareFloor,
     fixedRate: fixedRate.map(({ kind, result, setup, target }) => ({ setup, client: target, kind, rate, ...result })),
     readyThroughFakeApiMs: readyThroughApi,
+    apiConnectionsOpened: apiConnections,
     scratch
   }
   const outDir = path.join(repoRoot, "bench-results")

@@ -4,13 +4,12 @@
  * no error ever carries a Secret's value.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import type { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { KubeClient, type KubeClientShape } from "../../src/cluster/KubeClient.ts"
-import { layerFromKubeConfig } from "../../src/cluster/KubeClientLive.ts"
+import { type KubeConfig, layerFromKubeConfig } from "../../src/cluster/KubeClientLive.ts"
 import { loadKubeConfig, serviceAccountDirectory } from "../../src/cluster/live/kubeconfig.ts"
 import type { ConfigMap } from "../../src/cluster/objects.ts"
 import { generateSelfSigned } from "../../src/server/tls/selfSigned.ts"
@@ -629,9 +628,9 @@ describe("loadKubeConfig", () => {
       )
       const home = temporary()
       const file = path.join(home, "kubeconfig")
-      fs.writeFileSync(file, api.kubeConfig().exportConfig())
+      api.writeKubeconfig(file)
       const kc = yield* loadKubeConfig({ env: { HOME: home, KUBECONFIG: file }, serviceAccountPrefix: home })
-      assert.strictEqual(kc.getCurrentCluster()?.server, api.url)
+      assert.strictEqual(kc.server, api.url)
       const configMap = yield* Effect.gen(function*() {
         const client = yield* KubeClient
         return yield* client.getConfigMap("das", "filers-list")
@@ -653,9 +652,11 @@ describe("loadKubeConfig", () => {
         env: { HOME: root, KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443", KUBECONFIG: "/nonexistent" },
         serviceAccountPrefix: root
       })
-      assert.strictEqual(kc.getCurrentCluster()?.server, "https://10.0.0.1:443")
-      assert.strictEqual(kc.getCurrentCluster()?.caFile, path.join(directory, "ca.crt"))
-      // loadFromCluster reads process.env: it is set for the call and restored.
+      assert.strictEqual(kc.server, "https://10.0.0.1:443")
+      assert.strictEqual(kc.trust.caFile, path.join(directory, "ca.crt"))
+      assert.deepStrictEqual(kc.user, { tokenFile: path.join(directory, "token") })
+      assert.strictEqual(kc.namespace, "das")
+      // The environment it was given, not process.env.
       assert.strictEqual(process.env.KUBERNETES_SERVICE_HOST, hostBefore)
     }))
 })

@@ -3,11 +3,11 @@
  * serves, `Status` bodies, and what the API server defaults on a stored
  * object. Objects, faults and latency live in a `MemoryClusterStore`.
  */
-import { KubeConfig } from "@kubernetes/client-node"
 import * as fs from "node:fs"
 import type * as http from "node:http"
 import type { Socket } from "node:net"
 import type { Resource } from "../../src/cluster/errors.ts"
+import type { KubeConfig } from "../../src/cluster/live/kubeconfigTypes.ts"
 import type { RawObject } from "../../src/cluster/objects.ts"
 
 type JsonObject = { [key: string]: unknown }
@@ -244,19 +244,14 @@ export interface KubeConfigOptions {
 }
 
 /** A KubeConfig for a fake server at `url`: a user with `token`; over HTTPS trusting `caPem`. */
-export const kubeConfigFor = (url: string, token: string, serverCa: string | undefined, options: KubeConfigOptions) => {
-  const kc = new KubeConfig()
+export const kubeConfigFor = (url: string, token: string, serverCa: string | undefined, options: KubeConfigOptions): KubeConfig => {
   const caPem = options.caPem ?? serverCa
-  const trust = caPem === undefined
-    ? { skipTLSVerify: true }
-    : { skipTLSVerify: false, caData: Buffer.from(caPem).toString("base64") }
-  kc.loadFromOptions({
-    clusters: [{ name: "fake", server: url, ...trust }],
-    users: [{ name: "fake-user", token: options.token ?? token }],
-    contexts: [{ name: "fake", cluster: "fake", user: "fake-user", namespace: options.namespace ?? "default" }],
-    currentContext: "fake"
-  })
-  return kc
+  return {
+    server: url,
+    namespace: options.namespace ?? "default",
+    trust: caPem === undefined ? {} : { caData: caPem },
+    user: { token: options.token ?? token }
+  }
 }
 
 /** The same as a kubeconfig YAML file, as kubectl reads it; with `caFile`, the CA is written there and named. */

@@ -28,7 +28,7 @@
  *
  * In Effect tests, `FakeApi.layer()` starts one for the layer's lifetime.
  */
-import type { KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig } from "../../src/cluster/live/kubeconfigTypes.ts"
 import { Context, Duration, Effect, Layer } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
@@ -151,7 +151,7 @@ export class FakeApiServer {
     return api
   }
 
-  /** A KubeConfig pointing at this server (skipping TLS verification over plain HTTP, as client-node demands). */
+  /** A KubeConfig pointing at this server (over HTTPS trusting its CA, or `caPem`). */
   kubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     return kubeConfigFor(this.url, this.token, this.caPem, options)
   }
@@ -322,9 +322,14 @@ export class FakeApiServer {
     return this.abandonedCount
   }
 
-  /** How many TCP connections the server has accepted since start. */
+  /** How many TCP connections the server has accepted since start (over HTTPS, before their handshakes). */
   get connectionsAccepted(): number {
     return this.connectionCount
+  }
+
+  /** How many connections are open now, watches' and idle kept-alive ones included. */
+  get openConnections(): number {
+    return this.sockets.size
   }
 
   // Internals

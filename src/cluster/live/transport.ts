@@ -1,24 +1,40 @@
 /**
  * The transport of the live KubeClient: one HTTP request to the API server,
- * signed by client-node, sent with `undici.request`, within the call timeout;
- * and what comes back (or is thrown) classified into a `KubeError`.
+ * authenticated from the kubeconfig (credentials.ts), sent on a bounded pool
+ * of kept-alive connections (connections.ts) within the call timeout; and
+ * what comes back (or is thrown) classified into a `KubeError`.
  *
- * Requests go out through `undici.request` on client-node's TLS dispatcher,
- * not through the library's fetch-based transport: fetch's web streams cost
- * about three times the CPU per call, and an admission makes up to four calls
- * (test/bench/RESULTS.md). Every request carries an `AbortSignal` that
- * interruption and the per-call timeout fire.
+ * At most 8 requests are in flight, one per connection of the request pool
+ * (connections.ts); the others wait in the pool's queue, in order, and each
+ * is sent the moment a connection is free. The call timeout
+ * (KUBE_CALL_TIMEOUT_MS) starts when a request is sent (exchange.ts): it
+ * covers sending and the whole answer, not the wait. (Preparing a request,
+ * which may run an exec credential plugin, and opening a connection get the
+ * call timeout too.) The wait is bounded by whoever made the call: an
+ * admission's budget interrupts it like any other step. So a burst is never
+ * failed for waiting, and a slow API server cannot make the queue outlive
+ * the budgets.
+ *
+ * Watches (`streamLines`) have their own pool and do not wait: each holds its
+ * connection while it streams.
+ *
+ * Requests go out through undici's dispatcher API, not fetch: fetch's web
+ * streams cost about three times the CPU per call (test/bench/RESULTS.md).
+ * Interruption aborts a request, queued or sent.
  *
  * Errors are built from status codes, error codes and the `reason` of a
  * `Status` only: a response body may echo a Secret and never reaches an error
  * or a log line.
  */
-import { type KubeConfig, RequestContext } from "@kubernetes/client-node"
 import { Duration, Effect, Predicate, type Scope, Stream } from "effect"
-import { request as undiciRequest } from "undici"
+import type { Dispatcher } from "undici"
 import { KubeError } from "../errors.ts"
 import type { RawObject } from "../objects.ts"
-import { type Call, fromStatus, fromThrown, PrepareError, type ResponseHeaders } from "./classify.ts"
+import { type Call, fromStatus, fromThrown, PrepareError } from "./classify.ts"
+import { makeConnections } from "./connections.ts"
+import { type Authentication, defaultRefreshMillis, makeCredentials } from "./credentials.ts"
+import { type Answer, CallTimedOut, exchange } from "./exchange.ts"
+import type { KubeConfig } from "./kubeconfigTypes.ts"
 import { describeThrown } from "./thrown.ts"
 
 export type Method = "GET" | "POST" | "PUT"
@@ -58,18 +74,6 @@ export interface Transport {
   ) => Effect.Effect<Stream.Stream<string, KubeError>, KubeError, Scope.Scope>
 }
 
-interface Answer {
-  readonly status: number
-  readonly headers: ResponseHeaders
-  readonly text: string
-}
-
-/** Response headers as undici gives them: lower-case names, repeated ones as arrays. */
-type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
-
-/** Thrown when a call's own timer aborted it. */
-class CallTimedOut {}
-
 const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<RawObject, KubeError> => {
   let parsed: unknown
   try {
@@ -89,90 +93,117 @@ const parseObject = (call: Call, text: string, kind?: string): Effect.Effect<Raw
   return Effect.succeed(object)
 }
 
+/** `promise`, or a rejection as soon as `signal` aborts. */
+const untilAborted = <A>(promise: Promise<A>, signal: AbortSignal): Promise<A> =>
+  new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort))
+  })
+
+export interface TransportOptions {
+  /** How often files named by the configuration (token, CA, client certificate) are read again. Default a minute. */
+  readonly refreshMillis?: number
+}
+
 /**
- * The transport to the cluster `kc` points at; every call within `timeout`.
- * Its connection pool is closed with the scope.
+ * The transport to the cluster `kc` points at; every call within `timeout`
+ * once it has its turn. Its connections are closed with the scope.
  */
-export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effect.Effect<Transport, never, Scope.Scope> =>
+export const makeTransport = (
+  kc: KubeConfig,
+  timeout: Duration.Duration,
+  options: TransportOptions = {}
+): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
     const timeoutMillis = Duration.toMillis(timeout)
+    const credentials = makeCredentials(kc, options.refreshMillis ?? defaultRefreshMillis)
+    const connections = makeConnections(kc.server, timeoutMillis)
+    yield* Effect.addFinalizer(() => Effect.promise(connections.destroy))
 
-    // client-node makes a new undici Agent (a new connection pool, a new TLS
-    // handshake) for every request it authenticates; keep the first one and
-    // reuse it, closed with the scope.
-    let dispatcher: Dispatcher | undefined
-    yield* Effect.addFinalizer(() =>
-      dispatcher === undefined ? Effect.void : Effect.promise(() => dispatcher!.destroy().catch(() => undefined))
-    )
-    const server = kc.getCurrentCluster()?.server.replace(/\/+$/, "")
-
-    /** Sends one request; the promise settles when the answer's head arrives. */
-    const send = async (
-      method: Method,
-      urlPath: string,
-      query: Readonly<Record<string, string>>,
-      body: RawObject | undefined,
-      signal: AbortSignal
-    ) => {
-      if (server === undefined) throw new PrepareError("the kubeconfig has no current cluster")
-      let url: URL
-      let headers: Record<string, string>
+    const authenticate = async (): Promise<Authentication> => {
       try {
-        url = new URL(server + urlPath)
-        for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value)
-        // Authentication is asked for on every request: tokens from files and
-        // exec plugins are refreshed by client-node, which caches them itself.
-        const context = new RequestContext(url.toString(), method)
-        await kc.applySecurityAuthentication(context)
-        if (dispatcher === undefined) dispatcher = context.getDispatcher()
-        headers = context.getHeaders()
+        return await credentials.current()
       } catch (error) {
-        throw new PrepareError(describeThrown(error))
+        throw error instanceof PrepareError ? error : new PrepareError(describeThrown(error))
       }
-      headers["Accept"] = "application/json"
-      headers["User-Agent"] = "filer-sidecar-injector"
-      if (body !== undefined) headers["Content-Type"] = "application/json"
-      return undiciRequest(url, {
-        method,
-        headers,
-        signal,
-        ...(dispatcher === undefined ? {} : { dispatcher }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
+    }
+
+    /**
+     * The request's authentication. An exec plugin may take seconds, or hang:
+     * preparing gets the call timeout too, and stops when `interrupted` aborts.
+     */
+    const prepare = async (interrupted: AbortSignal): Promise<Authentication> => {
+      if (kc.user.exec === undefined) return authenticate()
+      const deadline = AbortSignal.timeout(timeoutMillis)
+      try {
+        return await untilAborted(authenticate(), AbortSignal.any([interrupted, deadline]))
+      } catch (error) {
+        throw deadline.aborted ? new CallTimedOut() : error
+      }
+    }
+
+    const headersFor = (authentication: Authentication, body: RawObject | undefined): Record<string, string> => {
+      const headers: Record<string, string> = {
+        ...authentication.headers,
+        accept: "application/json",
+        "user-agent": "filer-sidecar-injector"
+      }
+      if (body !== undefined) headers["content-type"] = "application/json"
+      return headers
+    }
+
+    const pathWith = (urlPath: string, query: Readonly<Record<string, string>>) => {
+      const search = new URLSearchParams(query).toString()
+      return search === "" ? urlPath : `${urlPath}?${search}`
     }
 
     const timedOutError = (call: Call) => KubeError.transient(call, `no answer within ${timeoutMillis} ms`)
     const timedOut = (call: Call) => () => Effect.fail(timedOutError(call))
 
     /**
-     * A whole request and its answer's body, within the call timeout. The
-     * timeout is a timer aborting the request, not an Effect race: a race
-     * forks two fibers per call, and an admission makes up to four calls.
+     * A whole request and its answer's body, on the request pool: it waits
+     * there for one of the connections, then has the call timeout (a timer
+     * aborting it, not an Effect race, which would fork two fibers per call).
      */
     const request = (call: Call, method: Method, urlPath: string, options: RequestOptions): Effect.Effect<Answer, KubeError> =>
       Effect.tryPromise({
         try: async (interrupted): Promise<Answer> => {
-          const controller = new AbortController()
-          let timerFired = false
-          const timer = setTimeout(() => {
-            timerFired = true
-            controller.abort()
-          }, timeoutMillis)
-          const onInterrupt = () => controller.abort()
-          interrupted.addEventListener("abort", onInterrupt, { once: true })
-          try {
-            const response = await send(method, urlPath, options.query ?? {}, options.body, controller.signal)
-            const text = await response.body.text()
-            return { status: response.statusCode, headers: response.headers, text }
-          } catch (error) {
-            throw timerFired ? new CallTimedOut() : error
-          } finally {
-            clearTimeout(timer)
-            interrupted.removeEventListener("abort", onInterrupt)
-          }
+          const authentication = await prepare(interrupted)
+          const answer = await exchange(
+            connections.forRequests(authentication.tls),
+            {
+              method,
+              path: pathWith(urlPath, options.query ?? {}),
+              headers: headersFor(authentication, options.body),
+              ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+            },
+            timeoutMillis,
+            interrupted
+          )
+          if (answer.status === 401) credentials.rejected()
+          return answer
         },
         catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
       })
+
+    /** Opens a watch on the watch pool; the promise settles when the answer's head arrives. */
+    const openWatch = async (
+      urlPath: string,
+      query: Readonly<Record<string, string>>,
+      signal: AbortSignal
+    ): Promise<Dispatcher.ResponseData> => {
+      const authentication = await prepare(signal)
+      const response = await connections.forWatches(authentication.tls).request({
+        method: "GET",
+        path: pathWith(urlPath, query),
+        headers: headersFor(authentication, undefined),
+        signal
+      })
+      if (response.statusCode === 401) credentials.rejected()
+      return response
+    }
 
     const requestObject: Transport["requestObject"] = (call, method, urlPath, options) =>
       Effect.flatMap(request(call, method, urlPath, options), (answer) =>
@@ -188,8 +219,8 @@ export const makeTransport = (kc: KubeConfig, timeout: Duration.Duration): Effec
           (controller) => Effect.sync(() => controller.abort())
         )
         const response = yield* Effect.tryPromise({
-          try: () => send("GET", urlPath, query, undefined, controller.signal),
-          catch: (error) => fromThrown(call, error)
+          try: () => openWatch(urlPath, query, controller.signal),
+          catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
         }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
         if (response.statusCode !== 200) {
           const text = yield* Effect.tryPromise({
