@@ -1,5 +1,5 @@
 /**
- * What a value thrown by client-node or undici says, in a few words: its
+ * What a value thrown by undici, Node or the live client says, in a few words: its
  * error code, else its name and the start of its message. Never more: a
  * message may quote a response body or a file.
  */
