@@ -14,13 +14,12 @@ import { KubeRetry, retryKube } from "../cluster/retry.ts"
 import { SharesCache } from "../cluster/SharesCache.ts"
 import type { ShareSelection } from "../domain/selection.ts"
 import { secretNameFor } from "../domain/names.ts"
+import { existingSharesName } from "../domain/rbac.ts"
 import { type SecretLookup, secretKeys, svmsNeedingSecrets } from "../domain/plan.ts"
 import { annotateConfigOutcome, annotateKubeOutcome } from "../observability/Failures.ts"
 import { spanned } from "../observability/Traced.ts"
 import { InfrastructureFailure } from "./errors.ts"
 import { existingShares } from "./existingShares.ts"
-
-export const existingSharesName = "existing-shares"
 
 export interface Resolved {
   readonly shares: Readonly<Record<string, string>>
