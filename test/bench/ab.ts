@@ -18,7 +18,7 @@ import { parseArgs } from "node:util"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { pipelineSettings, quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
-import { exampleClusterDir, type ReviewKind, reviewObject } from "./lib.ts"
+import { cpuMicros, exampleClusterDir, type ReviewKind, reviewObject } from "./lib.ts"
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -37,10 +37,6 @@ const [a, b] = await Promise.all(positionals.map(load))
 const iterations = Number(values.iterations)
 const rounds = Number(values.rounds)
 const text = JSON.stringify(reviewObject(values.kind as ReviewKind))
-const cpuMicros = () => {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
 const admission = (pipeline: typeof import("../../src/admission/pipeline.ts")) =>
   pipeline.parseJson(text).pipe(Effect.flatMap(pipeline.admit), Effect.map(({ review }) => JSON.stringify(review)))
 const variants = [["A", admission(a!)], ["B", admission(b!)], ["A'", admission(a!)]] as const

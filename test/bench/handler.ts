@@ -21,7 +21,7 @@ import { Readiness } from "../../src/server/Readiness.ts"
 import { routes } from "../../src/server/routes.ts"
 import { ServerSettings } from "../../src/server/ServerSettings.ts"
 import { pipelineSettings, readManifestFolder } from "../support/pipelineHarness.ts"
-import { exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
+import { cpuMicros, exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -31,11 +31,6 @@ const { values: flags } = parseArgs({
 })
 const iterations = Math.max(100, Math.min(1_000_000, Number(flags.iterations)))
 const kinds = flags.kinds.split(",") as Array<ReviewKind>
-
-const cpuMicros = () => {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
 
 const webhook = routes(Effect.succeed(true)).pipe(
   Layer.provideMerge(Layer.mergeAll(ServerSettings.layer, Readiness.layer)),

@@ -127,6 +127,15 @@ export const imageNodeOptions = (): ReadonlyArray<string> => {
   return match[1]!.split(/\s+/).filter((option) => option !== "")
 }
 
+/**
+ * CPU microseconds this process has used (user + system), not wall time: on a
+ * machine shared with other work, waiting for a core does not count.
+ */
+export const cpuMicros = (): number => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
 /** CPU time (user + system, every thread) a process has used so far, in ms. */
 export const processCpuMillis = (pid: number): number => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")

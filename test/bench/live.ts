@@ -26,7 +26,7 @@ import { layerFromKubeConfig } from "../../src/cluster/KubeClientLive.ts"
 import { loadKubeConfig } from "../../src/cluster/live/kubeconfig.ts"
 import { SharesCache } from "../../src/cluster/SharesCache.ts"
 import { pipelineSettings, quietLogs } from "../support/pipelineHarness.ts"
-import { type ReviewKind, reviewKinds, repoRoot, reviewObject, scratchDir } from "./lib.ts"
+import { cpuMicros, type ReviewKind, reviewKinds, repoRoot, reviewObject, scratchDir } from "./lib.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -49,11 +49,6 @@ const api = spawn(process.execPath, [path.join(repoRoot, "test/bench/fakeApi.ts"
   stdio: ["ignore", "pipe", "inherit"]
 })
 await new Promise<void>((resolve) => api.stdout!.once("data", () => resolve()))
-
-const cpuMicros = () => {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
 
 const admitMany = (count: number, review: unknown) =>
   Effect.forEach(Array.from({ length: count }), () => admit(review), { concurrency, discard: true })

@@ -25,7 +25,7 @@ import type { Json, JsonObject } from "../../src/domain/json.ts"
 import type { AdmissionRequest } from "../../src/domain/admission.ts"
 import { secretNameFor } from "../../src/domain/names.ts"
 import { pipelineSettings, quietLogs, readManifestFolder } from "../support/pipelineHarness.ts"
-import { exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
+import { cpuMicros, exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -42,13 +42,6 @@ const layer = memoryAdmissionLayer(readManifestFolder(exampleClusterDir)).pipe(
   Layer.provideMerge(pipelineSettings()),
   Layer.provideMerge(quietLogs)
 )
-
-// CPU time of this process (user + system), not wall time: on a machine shared
-// with other work, waiting for a core does not count.
-const cpuMicros = () => {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
 
 /** CPU microseconds per call of `f`, after a warm-up of a tenth of the iterations. */
 const timeSync = (f: () => unknown) => {
