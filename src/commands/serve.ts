@@ -10,7 +10,7 @@
  * is set (observability/Tracing.ts).
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Console, Effect, Layer, Logger, Option, References, Stream } from "effect"
+import { Console, Effect, Layer, Option, References, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import { writeFileSync } from "node:fs"
@@ -37,6 +37,7 @@ import type { ManifestError } from "../cluster/manifestFiles.ts"
 import type { FileSystem } from "effect/FileSystem"
 import type { Path } from "effect/Path"
 import { load, oneOf, setting } from "../config/setting.ts"
+import { FlushLogLines, layerBatchedJsonLines } from "../observability/jsonLines.ts"
 import { tracingLayerFromEnv } from "../observability/Tracing.ts"
 import { failWith } from "./exit.ts"
 import { flagsOverEnvironment, settingFlags } from "./flags.ts"
@@ -124,6 +125,9 @@ const printExampleCurl = (reviewFile: string) =>
       writeFileSync(caFile, caPem)
       trust = `--cacert ${caFile}`
     }
+    // After the log lines so far, which wait to be written in a batch (observability/jsonLines.ts).
+    const flushLogLines = yield* FlushLogLines
+    flushLogLines()
     yield* Console.log(
       `curl ${trust} -H 'Content-Type: application/json' --data-binary @${reviewFile} https://${host}:${port}/inject`
     )
@@ -167,7 +171,8 @@ export const serveCommand = Command.make(
     const logs = Layer.unwrap(
       Effect.map(load(logLevel.config), (level) =>
         Layer.mergeAll(
-          Logger.layer([Logger.consoleJson]),
+          // JSON lines on stdout, written in batches (observability/jsonLines.ts).
+          layerBatchedJsonLines(),
           Layer.succeed(References.MinimumLogLevel, logLevels[level])
         ))
     )

@@ -83,7 +83,12 @@ describe("serve --tls-cert/--tls-key picks up rotated files without a restart", 
 
       // Readiness holds through the rotation, and the log says what happened.
       expect((await request({ port: serve.port, ca, path: "/readyz" })).status).toBe(200)
-      expect(serve.stdout.some((line) => line.includes("reloaded the serving certificate"))).toBe(true)
+      // (Its lines are written in batches, at most 50 ms late: src/observability/jsonLines.ts.)
+      await waitUntil(
+        () => serve.stdout.some((line) => line.includes("reloaded the serving certificate")),
+        "the log line of the reload",
+        2000
+      )
       // No private key in the logs.
       expect(serve.stdout.concat(serve.stderr).join("\n")).not.toMatch(/PRIVATE KEY/)
     } finally {
