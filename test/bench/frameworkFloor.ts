@@ -5,25 +5,38 @@
  * Between floor.ts and the webhook, it tells what the framework costs and
  * what the pipeline costs.
  *
- *   node test/bench/frameworkFloor.ts --port N --cert FILE --key FILE --patch BASE64-FILE
+ * With `--pipeline CLUSTER-DIR` it answers with the admission pipeline itself
+ * (src/admission/pipeline.ts `admit`, the cluster folder in memory, the
+ * default settings) and nothing the server wraps around it: no log line, no
+ * metrics, no Events, no bound on requests in flight. That is the floor of
+ * a webhook whose pipeline is one Effect program behind effect's HttpRouter,
+ * the shape the owner asked for: what the webhook costs above it is the
+ * server's observability and limits.
+ *
+ *   node test/bench/frameworkFloor.ts --port N --cert FILE --key FILE --patch BASE64-FILE [--pipeline CLUSTER-DIR]
  *
  * Listens on 127.0.0.1 only. `GET /readyz` answers 200.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, References } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as fs from "node:fs"
 import type * as Http from "node:http"
 import * as Https from "node:https"
 import { parseArgs } from "node:util"
+import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
+import { admit, parseJson } from "../../src/admission/pipeline.ts"
+import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
+import { pipelineSettings, readManifestFolder } from "../support/pipelineHarness.ts"
 
 const { values } = parseArgs({
   options: {
     port: { type: "string" },
     cert: { type: "string" },
     key: { type: "string" },
-    patch: { type: "string" }
+    patch: { type: "string" },
+    pipeline: { type: "string" }
   }
 })
 if (values.port === undefined || values.cert === undefined || values.key === undefined || values.patch === undefined) {
@@ -45,10 +58,35 @@ const inject = Effect.gen(function*() {
   return HttpServerResponse.text(body, { status: 200, contentType: "application/json" })
 }).pipe(Effect.orDie)
 
-const routes = Layer.mergeAll(
-  HttpRouter.add("*", "/inject", inject),
-  HttpRouter.add("*", "/readyz", Effect.succeed(HttpServerResponse.text("ok\n")))
+/** The pipeline's answer, as the webhook's route gives it, without the log line, metrics, Events or limits. */
+const injectWithPipeline = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const input = yield* parseJson(yield* request.text)
+  const { review } = yield* admit(input)
+  return HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
+}).pipe(Effect.orDie)
+
+const readyz = HttpRouter.add("*", "/readyz", Effect.succeed(HttpServerResponse.text("ok\n")))
+
+const pipelineRoutes = Layer.mergeAll(
+  HttpRouter.add("*", "/inject", injectWithPipeline),
+  // Ready once the configuration is loaded, as the webhook.
+  HttpRouter.add(
+    "*",
+    "/readyz",
+    Effect.gen(function*() {
+      const ready = yield* (yield* ClusterConfig).ready
+      return ready ? HttpServerResponse.text("ok\n") : HttpServerResponse.text("not ready\n", { status: 503 })
+    })
+  )
 )
+
+/** The admission's services: the cluster folder in memory, the default settings, nothing logged. */
+const pipelineServices = (clusterDir: string) =>
+  memoryAdmissionLayer(readManifestFolder(clusterDir)).pipe(
+    Layer.provideMerge(pipelineSettings()),
+    Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "None"))
+  )
 
 const server = Https.createServer({
   cert: fs.readFileSync(values.cert, "utf8"),
@@ -57,8 +95,16 @@ const server = Https.createServer({
   keepAliveTimeout: 30_000
 })
 
-const app = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-  Layer.provide(NodeHttpServer.layer(() => server as unknown as Http.Server, { port: Number(values.port), host: "127.0.0.1" }))
-)
+const listening = NodeHttpServer.layer(() => server as unknown as Http.Server, { port: Number(values.port), host: "127.0.0.1" })
+const serveOptions = { disableLogger: true, disableListenLog: true } as const
+
+const app = values.pipeline === undefined
+  ? HttpRouter.serve(Layer.mergeAll(HttpRouter.add("*", "/inject", inject), readyz), serveOptions).pipe(
+    Layer.provide(listening)
+  )
+  : HttpRouter.serve(pipelineRoutes, serveOptions).pipe(
+    Layer.provide(listening),
+    Layer.provide(pipelineServices(values.pipeline))
+  )
 
 NodeRuntime.runMain(Layer.launch(app))

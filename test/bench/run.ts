@@ -27,9 +27,11 @@
  *    reads (floor.ts --kubeconfig): the latency this machine allows at that
  *    rate with those round trips, before any work of ours. Beside the
  *    in-memory run (full injection, then a pod without the label, which the
- *    webhook leaves alone at once), the bare floor and effect's HttpRouter
- *    answering the fixed patch at the same rate: the CPU per request of each
- *    as a multiple of the bare floor's (`--skip-api`: the in-memory runs only).
+ *    webhook leaves alone at once), the bare floor, effect's HttpRouter
+ *    answering the fixed patch, and HttpRouter answering with the admission
+ *    pipeline alone (frameworkFloor.ts --pipeline: no log line, metrics,
+ *    Events or limits) at the same rate: the CPU per request of each as a
+ *    multiple of the bare floor's (`--skip-api`: the in-memory runs only).
  *    And how many connections each opened to the fake API server (over TLS, a handshake
  *    each; both keep at most 8, src/cluster/live/connections.ts). Each paced
  *    run starts with `--paced-warmup` seconds of the same requests on the
@@ -391,7 +393,7 @@ const main = async () => {
      * the webhook, autocannon's overallRate. `who` is the webhook or the floor
      * making the same reads (floor.ts --kubeconfig).
      */
-    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" | "bare floor" | "framework floor" = "webhook") => {
+    const measure = async (setup: string, port: number, child: Child, kind: ReviewKind, who: "webhook" | "floor + reads" | "bare floor" | "framework floor" | "pipeline floor" = "webhook") => {
       const { pid } = child
       const body = reviewBody(kind)
       await runLoadSampled(pid, { port, body, seconds: Math.min(warmup, 2) || 1, connections: rateConnections, overallRate: rate })
@@ -465,11 +467,21 @@ const main = async () => {
     const framework = await startFloor("frameworkFloor.ts", "floor-rate-framework")
     const frameworkCpu = await measure("memory cluster", framework.port, framework.child, "full", "framework floor")
     await stop(framework.child)
+    // The admission pipeline alone behind HttpRouter (no log line, metrics, Events or limits): the floor of the shape asked for.
+    const pipelineFloor = await startFloor("frameworkFloor.ts", "floor-rate-pipeline", { args: ["--pipeline", exampleClusterDir] })
+    const pipelineCpu = await measure("memory cluster", pipelineFloor.port, pipelineFloor.child, "full", "pipeline floor")
+    await stop(pipelineFloor.child)
     const ratio = (cpu: number) => Math.round((cpu / Math.max(0.001, bareCpu)) * 100) / 100
-    cpuRatioToBareFloor = { full: ratio(webhookCpu), skipNoLabel: ratio(untouchedCpu), framework: ratio(frameworkCpu) }
+    cpuRatioToBareFloor = {
+      full: ratio(webhookCpu),
+      skipNoLabel: ratio(untouchedCpu),
+      framework: ratio(frameworkCpu),
+      pipeline: ratio(pipelineCpu)
+    }
     log(
       `  CPU per request in memory / the bare floor's: full injection ${cpuRatioToBareFloor.full}, ` +
-        `a pod left alone ${cpuRatioToBareFloor.skipNoLabel}, effect's HttpRouter answering the fixed patch ${cpuRatioToBareFloor.framework}`
+        `a pod left alone ${cpuRatioToBareFloor.skipNoLabel}, effect's HttpRouter answering the fixed patch ${cpuRatioToBareFloor.framework}, ` +
+        `the pipeline alone behind HttpRouter ${cpuRatioToBareFloor.pipeline}`
     )
 
     for (const latency of flags["skip-api"] ? [] : [...new Set([0, latencyMs])]) {
