@@ -119,7 +119,10 @@ describe("serve against a live API server (KUBECONFIG → fake API server)", () 
       const ready = await readyz()
       expect(ready.status).toBe(200)
       expect(ready.body).toBe("ok\nwarning: may not get secrets fld9filersvm-conn-secret (rbac: re-run `filer-sidecar-injector rbac`)\n")
-      const warned = jsonLogs(serve.stdout).filter((line) => line.message.startsWith("may not get secrets"))
+      const warnings = () => jsonLogs(serve.stdout).filter((line) => line.message.startsWith("may not get secrets"))
+      // The log lines are written in batches, at most 50 ms late (src/observability/jsonLines.ts).
+      await waitUntil(() => warnings().length > 0, "the warning in the log", 2000)
+      const warned = warnings()
       expect(warned.map((line) => line.level)).toEqual(["WARN"])
       expect(warned[0]!.message).toContain("fld9filersvm-conn-secret")
     } finally {
