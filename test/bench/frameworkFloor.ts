@@ -26,9 +26,9 @@ import type * as Http from "node:http"
 import * as Https from "node:https"
 import { parseArgs } from "node:util"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
-import { admit, parseJson } from "../../src/admission/pipeline.ts"
 import { ClusterConfig } from "../../src/cluster/ClusterConfig.ts"
 import { pipelineSettings, readManifestFolder } from "../support/pipelineHarness.ts"
+import { pipelineAlone } from "./pipelineRoute.ts"
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,7 @@ const { values } = parseArgs({
   }
 })
 if (values.port === undefined || values.cert === undefined || values.key === undefined || values.patch === undefined) {
-  process.stderr.write("usage: node test/bench/frameworkFloor.ts --port N --cert FILE --key FILE --patch FILE\n")
+  process.stderr.write("usage: node test/bench/frameworkFloor.ts --port N --cert FILE --key FILE --patch FILE [--pipeline CLUSTER-DIR]\n")
   process.exit(2)
 }
 const patch = fs.readFileSync(values.patch, "utf8").trim()
@@ -58,18 +58,10 @@ const inject = Effect.gen(function*() {
   return HttpServerResponse.text(body, { status: 200, contentType: "application/json" })
 }).pipe(Effect.orDie)
 
-/** The pipeline's answer, as the webhook's route gives it, without the log line, metrics, Events or limits. */
-const injectWithPipeline = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const input = yield* parseJson(yield* request.text)
-  const { review } = yield* admit(input)
-  return HttpServerResponse.text(JSON.stringify(review), { status: 200, contentType: "application/json" })
-}).pipe(Effect.orDie)
-
 const readyz = HttpRouter.add("*", "/readyz", Effect.succeed(HttpServerResponse.text("ok\n")))
 
 const pipelineRoutes = Layer.mergeAll(
-  HttpRouter.add("*", "/inject", injectWithPipeline),
+  HttpRouter.add("*", "/inject", pipelineAlone),
   // Ready once the configuration is loaded, as the webhook.
   HttpRouter.add(
     "*",

@@ -9,19 +9,23 @@
  *   node test/bench/handler.ts [--iterations 20000] [--kinds full,noShares] > /dev/null
  *
  * The log lines go to stdout as in production (hence the redirect); the
- * figures go to stderr. Beside the webhook's routes, the framework's floor:
- * one route answering a fixed patch through the same web handler.
+ * figures go to stderr. Beside the webhook's routes, the framework's floor
+ * (one route answering a fixed patch through the same web handler) and the
+ * pipeline alone as a route (pipelineRoute.ts: no log line, metrics, Events
+ * or limits): what the webhook's route adds is the difference.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { parseArgs } from "node:util"
 import { memoryAdmissionLayer } from "../../src/admission/layers.ts"
 import { Readiness } from "../../src/server/Readiness.ts"
+import { layerBatchedJsonLines } from "../../src/observability/jsonLines.ts"
 import { routes } from "../../src/server/routes.ts"
 import { ServerSettings } from "../../src/server/ServerSettings.ts"
 import { pipelineSettings, readManifestFolder } from "../support/pipelineHarness.ts"
 import { cpuMicros, exampleClusterDir, type ReviewKind, reviewKinds, reviewObject } from "./lib.ts"
+import { pipelineAlone } from "./pipelineRoute.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,7 +40,13 @@ const webhook = routes(Effect.succeed(true)).pipe(
   Layer.provideMerge(Layer.mergeAll(ServerSettings.layer, Readiness.layer)),
   Layer.provideMerge(memoryAdmissionLayer(readManifestFolder(exampleClusterDir))),
   Layer.provideMerge(pipelineSettings()),
-  Layer.provideMerge(Logger.layer([Logger.consoleJson])),
+  Layer.provideMerge(layerBatchedJsonLines()),
+  Layer.provideMerge(NodeServices.layer)
+)
+
+const pipelineOnly = HttpRouter.add("*", "/inject", pipelineAlone).pipe(
+  Layer.provideMerge(memoryAdmissionLayer(readManifestFolder(exampleClusterDir))),
+  Layer.provideMerge(pipelineSettings()),
   Layer.provideMerge(NodeServices.layer)
 )
 
@@ -84,6 +94,7 @@ const main = async () => {
   out(`${iterations} requests per figure, one at a time, CPU µs per request, Node ${process.version}`)
   const floor = HttpRouter.toWebHandler(framework, { disableLogger: true })
   const ours = HttpRouter.toWebHandler(webhook, { disableLogger: true })
+  const pipeline = HttpRouter.toWebHandler(pipelineOnly, { disableLogger: true })
   // Wait for the configuration watch to load (the first answers would otherwise be "not loaded").
   for (let i = 0; i < 100; i++) {
     const response = await ours.handler(new Request("http://127.0.0.1/readyz"))
@@ -92,8 +103,12 @@ const main = async () => {
   }
   for (const kind of kinds) {
     const body = JSON.stringify(reviewObject(kind))
-    out(`  ${kind.padEnd(12)} framework floor ${us(await measure(floor.handler, body))}   webhook ${us(await measure(ours.handler, body))}`)
+    out(
+      `  ${kind.padEnd(12)} framework floor ${us(await measure(floor.handler, body))}   ` +
+        `pipeline alone ${us(await measure(pipeline.handler, body))}   webhook ${us(await measure(ours.handler, body))}`
+    )
   }
+  await pipeline.dispose()
   await ours.dispose()
   await floor.dispose()
 }

@@ -9,7 +9,8 @@
  *                          [--node-options "--max-semi-space-size=16"]
  *
  * The webhook runs with the image's NODE_OPTIONS (Dockerfile) unless
- * `--node-options` is given (`--node-options=" "` for none).
+ * `--node-options` is given (`--node-options=" "` for none), and, like every
+ * child, with a compile cache primed as the image's (lib.ts primedCompileCache).
  *
  * 1. Time to ready: spawn → first `GET /readyz` 200, with a self-signed
  *    certificate generated at start and with certificate files.
@@ -18,7 +19,10 @@
  *    `--connections`, per review kind, after a warm-up. Requests/s, p50/p99,
  *    errors, answers that do not look right, peak RSS. On the full review,
  *    also the framework's floor (frameworkFloor.ts: HttpRouter answering the
- *    fixed patch), which splits our cost into framework and pipeline.
+ *    fixed patch) and the pipeline's (frameworkFloor.ts --pipeline: admit()
+ *    alone behind HttpRouter), which split our cost into framework, pipeline
+ *    and what the server adds (log line, metrics, Events, limits). Every
+ *    floor runs with the webhook's NODE_OPTIONS.
  * 3. Fixed rate: `--rate` req/s of full-injection reviews, with the cluster in
  *    memory, then through the fake API server (KubeClientLive, kubeconfig)
  *    with 0 ms and `--latency-ms` added to every API round trip: p99 shows what
@@ -59,6 +63,7 @@ import {
   processCpuMillis,
   type LoadResult,
   machine,
+  primedCompileCache,
   repoRoot,
   reviewBody,
   reviewDescriptions,
@@ -127,6 +132,9 @@ const webhookNodeOptions = flags["node-options"] === undefined
   ? imageNodeOptions()
   : flags["node-options"].split(/\s+/).filter((option) => option !== "")
 const scratch = scratchDir("filer-bench")
+// Every child runs as the image runs it: with the image's NODE_OPTIONS (above) and a compile cache primed as
+// the image build primes its own (lib.ts primedCompileCache), which the children inherit.
+process.env.NODE_COMPILE_CACHE = primedCompileCache(path.join(scratch, "compile-cache"))
 // A fixed uid for the paced client (it does not use autocannon's id replacement).
 const reviewObjectText = (kind: ReviewKind) => JSON.stringify(reviewObject(kind, `bench-paced-${kind}`))
 const log = (line: string) => process.stdout.write(`${line}\n`)
@@ -253,7 +261,14 @@ const main = async () => {
     name: string,
     options: { readonly args?: ReadonlyArray<string>; readonly nodeOptions?: ReadonlyArray<string> } = {}
   ) => {
-    const floor = await startFloorProcess(script, { ...options, tls, patchFile, logFile: path.join(scratch, `${name}.log`) })
+    // With the webhook's NODE_OPTIONS: the heap's sizing changes both CPU (how often it collects) and RSS.
+    const floor = await startFloorProcess(script, {
+      nodeOptions: webhookNodeOptions,
+      ...options,
+      tls,
+      patchFile,
+      logFile: path.join(scratch, `${name}.log`)
+    })
     children.add(floor.child)
     return floor
   }
@@ -301,6 +316,7 @@ const main = async () => {
   const mib = (kib: number | undefined) => Math.round(((kib ?? 0) / 1024) * 10) / 10
   let webhookErrors: ReadonlyArray<string> = []
   let frameworkRatio: number | undefined
+  let pipelineRatio: number | undefined
   if (!flags["skip-throughput"]) {
     const webhook = await startWebhook("webhook-cluster", clusterArgs, {}, flags["cpu-prof"])
     let fullPatch: string | undefined
@@ -311,8 +327,10 @@ const main = async () => {
     fs.writeFileSync(patchFile, fullPatch!)
     const { child: floor, port: floorPort } = await startFloor("floor.ts", "floor")
     // The framework's floor: the same fixed answer through effect's HttpRouter (once, on the full review).
-    const { child: framework, port: frameworkPort } = await startFloor("frameworkFloor.ts", "framework-floor", {
-      nodeOptions: webhookNodeOptions
+    const { child: framework, port: frameworkPort } = await startFloor("frameworkFloor.ts", "framework-floor")
+    // The pipeline's floor: admit() alone behind HttpRouter (once, on the full review).
+    const { child: pipelineFloor, port: pipelinePort } = await startFloor("frameworkFloor.ts", "pipeline-floor", {
+      args: ["--pipeline", exampleClusterDir]
     })
     // Before the load: what each process holds for its code and start-up.
     rssBeforeLoadMiB = { webhook: mib(rssKiB(webhook.child.pid)), floor: mib(rssKiB(floor.pid)) }
@@ -326,7 +344,9 @@ const main = async () => {
       const targets: ReadonlyArray<readonly [string, number, number]> = [
         ["webhook", webhook.port, webhook.child.pid],
         ["floor", floorPort, floor.pid],
-        ...(kind === "full" ? [["framework", frameworkPort, framework.pid] as const] : [])
+        ...(kind === "full"
+          ? [["framework", frameworkPort, framework.pid] as const, ["pipeline", pipelinePort, pipelineFloor.pid] as const]
+          : [])
       ]
       for (const [target, port, pid] of targets) {
         if (warmup > 0) await runLoadSampled(pid, { port, body, seconds: warmup, connections })
@@ -335,8 +355,8 @@ const main = async () => {
           body,
           seconds,
           connections,
-          // The floor answers a fixed patch whatever it is sent.
-          ...(target === "webhook" ? { verifyBody } : {})
+          // The bare and framework floors answer a fixed patch whatever they are sent.
+          ...(target === "webhook" || target === "pipeline" ? { verifyBody } : {})
         })
         throughput.push({ label: `${target} ${kind}`, target, kind, result })
         log(`  ${target.padEnd(8)} ${kind.padEnd(12)} ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms`)
@@ -351,6 +371,7 @@ const main = async () => {
     floorLoadPeakMiB = Math.round(floorRss.peakMiB() * 10) / 10
     await stop(floor)
     await stop(framework)
+    await stop(pipelineFloor)
     await stop(webhook.child)
     webhookErrors = errorLogLines(webhook.child.logFile)
 
@@ -365,6 +386,11 @@ const main = async () => {
     if (frameworkRow !== undefined && floorFull !== undefined) {
       frameworkRatio = Math.round((frameworkRow.result.requestsPerSecond / floorFull.result.requestsPerSecond) * 100) / 100
       log(`  (the framework's own floor, HttpRouter answering the fixed patch: ${fmt(frameworkRatio, 2)} of the floor)`)
+    }
+    const pipelineRow = throughput.find((row) => row.target === "pipeline")
+    if (pipelineRow !== undefined && floorFull !== undefined) {
+      pipelineRatio = Math.round((pipelineRow.result.requestsPerSecond / floorFull.result.requestsPerSecond) * 100) / 100
+      log(`  (the pipeline alone behind HttpRouter, no log line, metrics, Events or limits: ${fmt(pipelineRatio, 2)} of the floor)`)
     }
   }
 
@@ -531,6 +557,7 @@ const main = async () => {
     throughput: throughput.map(({ kind, result, target }) => ({ target, kind, ...result })),
     ratioToFloor: ratios,
     frameworkRatioToFloor: frameworkRatio,
+    pipelineRatioToFloor: pipelineRatio,
     rssBeforeLoadMiB,
     peakRssUnderLoadMiB: { webhook: webhookLoadPeakMiB, floor: floorLoadPeakMiB },
     webhookErrorLogLines: webhookErrors.length,
