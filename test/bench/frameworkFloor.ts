@@ -15,7 +15,8 @@
  *
  *   node test/bench/frameworkFloor.ts --port N --cert FILE --key FILE --patch BASE64-FILE [--pipeline CLUSTER-DIR]
  *
- * Listens on 127.0.0.1 only. `GET /readyz` answers 200.
+ * Listens on 127.0.0.1 only. `GET /readyz` answers 200 (with `--pipeline`,
+ * once the configuration is loaded).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -73,9 +74,12 @@ const pipelineRoutes = Layer.mergeAll(
   )
 )
 
-/** The admission's services: the cluster folder in memory, the default settings, nothing logged. */
+/**
+ * The admission's services as `serve --cluster` builds them (existing-shares from the watch-fed
+ * cache): the cluster folder in memory, the default settings, nothing logged.
+ */
 const pipelineServices = (clusterDir: string) =>
-  memoryAdmissionLayer(readManifestFolder(clusterDir)).pipe(
+  memoryAdmissionLayer(readManifestFolder(clusterDir), { watchShares: true }).pipe(
     Layer.provideMerge(pipelineSettings()),
     Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "None"))
   )
