@@ -13,7 +13,7 @@
  * cannot parse. Here every answer stays the API's JSON, and a watch line that
  * is not an event ends the watch with an error.
  */
-import { Duration, Effect, Layer, Option, Predicate, Result, Stream } from "effect"
+import { Effect, Layer, Option, Predicate, Result, Stream } from "effect"
 import { ClusterSettings } from "./ClusterSettings.ts"
 import { KubeError } from "./errors.ts"
 import { KubeClient } from "./KubeClient.ts"
@@ -92,7 +92,7 @@ export const layerFromKubeConfig = (
 
       return KubeClient.of({
         // existing-shares of every namespace, for the admissions' cache (SharesCache.ts).
-        ...configMapsNamed(transport, watchTimeoutSeconds, kubeCallTimeout),
+        ...configMapsNamed(transport, watchTimeoutSeconds),
 
         getConfigMap: (namespace, name) => {
           const call: Call = { resource: "configmaps", verb: "get", namespace, objectName: name }
@@ -121,16 +121,8 @@ export const layerFromKubeConfig = (
               }).pipe(Effect.flatMap((list) => listParts(listCall, list)))
               const item = items.find((item) => metadataOf(item).name === name)
               const current = item === undefined ? Option.none() : Option.some(toConfigMap(item))
-              const events = streamLines(watchCall, urlPath, {
-                watch: "true",
-                fieldSelector,
-                resourceVersion,
-                timeoutSeconds: String(watchTimeoutSeconds)
-              }).pipe(
-                Stream.flatMap((line) => configMapState(watchCall, line)),
-                // The server promised to end it after timeoutSeconds; do not wait much longer.
-                Stream.interruptWhen(Effect.sleep(Duration.sum(Duration.seconds(watchTimeoutSeconds), kubeCallTimeout)))
-              )
+              const events = streamLines(watchCall, urlPath, { watch: "true", fieldSelector, resourceVersion }, watchTimeoutSeconds)
+                .pipe(Stream.flatMap((line) => configMapState(watchCall, line)))
               return Stream.succeed(current).pipe(Stream.concat(events))
             })
           )

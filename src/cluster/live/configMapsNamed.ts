@@ -7,7 +7,7 @@
  * The list is read in pages (`limit`/`continue`), each within the call
  * timeout, so a cluster with many namespaces never needs one huge answer.
  */
-import { Duration, Effect, Predicate, Result, Stream } from "effect"
+import { Effect, Predicate, Result, Stream } from "effect"
 import { KubeError } from "../errors.ts"
 import type { KubeClientShape } from "../KubeClient.ts"
 import { type ConfigMap, type ConfigMapWatchEvent, metadataOf, type RawObject, toConfigMap } from "../objects.ts"
@@ -45,13 +45,12 @@ const watchEvent = (call: Call, name: string, line: string): Stream.Stream<Confi
 
 /**
  * `listConfigMapsNamed` and `watchConfigMapsNamed` over `transport`. A watch
- * lasts `watchTimeoutSeconds` (the server's `timeoutSeconds`), then ends; a
- * guard ends it `kubeCallTimeout` later if the server has not.
+ * lasts `watchTimeoutSeconds` (the server's `timeoutSeconds`, guarded by the
+ * transport), then ends.
  */
 export const configMapsNamed = (
   { openLines, requestObject }: Transport,
-  watchTimeoutSeconds: number,
-  kubeCallTimeout: Duration.Duration
+  watchTimeoutSeconds: number
 ): Pick<KubeClientShape, "listConfigMapsNamed" | "watchConfigMapsNamed"> => ({
   listConfigMapsNamed: (name) => {
     const call: Call = { resource: "configmaps", verb: "list", namespace: "", objectName: name }
@@ -79,19 +78,11 @@ export const configMapsNamed = (
 
   watchConfigMapsNamed: (name, resourceVersion) => {
     const call: Call = { resource: "configmaps", verb: "watch", namespace: "", objectName: name }
-    const query = {
-      fieldSelector: `metadata.name=${name}`,
-      watch: "true",
-      resourceVersion,
-      allowWatchBookmarks: "true",
-      timeoutSeconds: String(watchTimeoutSeconds)
-    }
+    const query = { fieldSelector: `metadata.name=${name}`, watch: "true", resourceVersion, allowWatchBookmarks: "true" }
     return Stream.unwrap(
-      Effect.map(openLines(call, configMapsEverywhere, query), (lines) =>
+      Effect.map(openLines(call, configMapsEverywhere, query, watchTimeoutSeconds), (lines) =>
         Stream.succeed<ConfigMapWatchEvent>({ type: "OPENED" }).pipe(
-          Stream.concat(Stream.flatMap(lines, (line) => watchEvent(call, name, line))),
-          // The server promised to end it after timeoutSeconds; do not wait much longer.
-          Stream.interruptWhen(Effect.sleep(Duration.sum(Duration.seconds(watchTimeoutSeconds), kubeCallTimeout)))
+          Stream.concat(Stream.flatMap(lines, (line) => watchEvent(call, name, line)))
         ))
     )
   }

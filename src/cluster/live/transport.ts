@@ -55,13 +55,16 @@ export interface Transport {
     options: RequestOptions
   ) => Effect.Effect<RawObject, KubeError>
   /**
-   * The non-empty lines of a streamed answer (a watch), once it has opened
-   * within the call timeout. The request is aborted when the stream ends.
+   * The non-empty lines of a watch, once it has opened within the call
+   * timeout. The server is asked to end it after `timeoutSeconds`; a guard
+   * ends it the call timeout later if the server has not (a connection that
+   * died silently). The request is aborted when the stream ends.
    */
   readonly streamLines: (
     call: Call,
     urlPath: string,
-    query: Readonly<Record<string, string>>
+    query: Readonly<Record<string, string>>,
+    timeoutSeconds: number
   ) => Stream.Stream<string, KubeError>
   /**
    * The same, as an effect that succeeds once the answer's head has arrived
@@ -70,7 +73,8 @@ export interface Transport {
   readonly openLines: (
     call: Call,
     urlPath: string,
-    query: Readonly<Record<string, string>>
+    query: Readonly<Record<string, string>>,
+    timeoutSeconds: number
   ) => Effect.Effect<Stream.Stream<string, KubeError>, KubeError, Scope.Scope>
 }
 
@@ -211,7 +215,7 @@ export const makeTransport = (
           ? parseObject(call, answer.text, options.kind)
           : Effect.fail(fromStatus(call, answer.status, answer.headers, answer.text)))
 
-    const openLines: Transport["openLines"] = (call, urlPath, query) =>
+    const openLines: Transport["openLines"] = (call, urlPath, query, timeoutSeconds) =>
       Effect.gen(function*() {
         // Aborted when the stream ends, fails or is interrupted: the request does not outlive it.
         const controller = yield* Effect.acquireRelease(
@@ -219,7 +223,7 @@ export const makeTransport = (
           (controller) => Effect.sync(() => controller.abort())
         )
         const response = yield* Effect.tryPromise({
-          try: () => openWatch(urlPath, query, controller.signal),
+          try: () => openWatch(urlPath, { ...query, timeoutSeconds: String(timeoutSeconds) }, controller.signal),
           catch: (error) => error instanceof CallTimedOut ? timedOutError(call) : fromThrown(call, error)
         }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: timedOut(call) }))
         if (response.statusCode !== 200) {
@@ -232,11 +236,14 @@ export const makeTransport = (
         return Stream.fromAsyncIterable<Uint8Array, KubeError>(response.body, (error) => fromThrown(call, error)).pipe(
           Stream.decodeText,
           Stream.splitLines,
-          Stream.filter((line) => line.trim() !== "")
+          Stream.filter((line) => line.trim() !== ""),
+          // The server promised to end it after timeoutSeconds; do not wait much longer.
+          Stream.interruptWhen(Effect.sleep(Duration.sum(Duration.seconds(timeoutSeconds), timeout)))
         )
       })
 
-    const streamLines: Transport["streamLines"] = (call, urlPath, query) => Stream.unwrap(openLines(call, urlPath, query))
+    const streamLines: Transport["streamLines"] = (call, urlPath, query, timeoutSeconds) =>
+      Stream.unwrap(openLines(call, urlPath, query, timeoutSeconds))
 
     return { requestObject, streamLines, openLines }
   })
